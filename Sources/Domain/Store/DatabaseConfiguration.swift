@@ -1,0 +1,191 @@
+import Foundation
+public import NIOSSL
+public import PostgresNIO
+
+/// Where the database is and how to reach it, from `DATABASE_URL` or the `DB_*` variables.
+public struct DatabaseConfiguration: Sendable, Equatable {
+    /// libpq's `sslmode` values that this client honours.
+    public enum SSLMode: String, Sendable, Equatable {
+        /// Plain TCP.
+        case disable
+        /// TLS when the server offers it, without certificate checks (libpq's default).
+        case prefer
+        /// TLS always, without certificate checks (libpq's meaning of `require`).
+        case require
+        /// TLS with the chain checked but not the host name.
+        case verifyCA = "verify-ca"
+        /// TLS with the chain and the host name checked.
+        case verifyFull = "verify-full"
+    }
+
+    /// Where the server listens.
+    public enum Endpoint: Sendable, Equatable {
+        /// TCP host and port.
+        case tcp(host: String, port: Int)
+        /// A unix socket directory (Cloud SQL's `/cloudsql/PROJECT:REGION:INSTANCE`) and port.
+        case unixSocket(directory: String, port: Int)
+    }
+
+    /// The server endpoint.
+    public var endpoint: Endpoint
+    /// The role to log in as.
+    public var username: String
+    /// The password, if any.
+    public var password: String?
+    /// The database name.
+    public var database: String
+    /// The TLS mode (ignored for unix sockets).
+    public var sslMode: SSLMode
+    /// A PEM file of CA certificates for `verify-ca`/`verify-full` (libpq's `sslrootcert`).
+    public var sslRootCertificate: String?
+    /// Most connections one instance opens (`DB_POOL_SIZE`, default 10).
+    public var maximumConnections: Int
+
+    /// Creates a configuration.
+    public init(
+        endpoint: Endpoint,
+        username: String,
+        password: String? = nil,
+        database: String,
+        sslMode: SSLMode = .prefer,
+        sslRootCertificate: String? = nil,
+        maximumConnections: Int = 10
+    ) {
+        self.endpoint = endpoint
+        self.username = username
+        self.password = password
+        self.database = database
+        self.sslMode = sslMode
+        self.sslRootCertificate = sslRootCertificate
+        self.maximumConnections = maximumConnections
+    }
+
+    /// Reads `DATABASE_URL`, else `DB_NAME`/`DB_USER`/`DB_PASSWORD`/`DB_HOST`/`DB_PORT`/`DB_SSLMODE`.
+    /// Returns nil when neither is set.
+    public init?(environment: [String: String]) throws(DatabaseConfigurationError) {
+        let pool = Int(environment["DB_POOL_SIZE"] ?? "") ?? 10
+        guard (1...200).contains(pool) else { throw DatabaseConfigurationError("DB_POOL_SIZE must be from 1 to 200") }
+        if let url = environment["DATABASE_URL"], !url.isEmpty {
+            try self.init(url: url)
+        } else if let name = environment["DB_NAME"], !name.isEmpty {
+            let host = environment["DB_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
+            guard let port = Int(environment["DB_PORT"].flatMap { $0.isEmpty ? nil : $0 } ?? "5432"), (1...65535).contains(port) else {
+                throw DatabaseConfigurationError("DB_PORT must be a port number")
+            }
+            let mode = try Self.sslMode(environment["DB_SSLMODE"])
+            self.init(
+                endpoint: host.hasPrefix("/") ? .unixSocket(directory: host, port: port) : .tcp(host: host, port: port),
+                username: environment["DB_USER"].flatMap { $0.isEmpty ? nil : $0 } ?? "postgres",
+                password: environment["DB_PASSWORD"].flatMap { $0.isEmpty ? nil : $0 },
+                database: name,
+                sslMode: mode,
+                sslRootCertificate: environment["DB_SSLROOTCERT"].flatMap { $0.isEmpty ? nil : $0 }
+            )
+        } else {
+            return nil
+        }
+        self.maximumConnections = pool
+    }
+
+    /// Parses `postgres://user:pass@host:port/db?sslmode=…&host=/cloudsql/…&sslrootcert=…`.
+    public init(url string: String) throws(DatabaseConfigurationError) {
+        guard let components = URLComponents(string: string), let scheme = components.scheme,
+            scheme == "postgres" || scheme == "postgresql"
+        else { throw DatabaseConfigurationError("DATABASE_URL must be a postgres:// URL") }
+        let query = Dictionary(
+            (components.queryItems ?? []).map { ($0.name, $0.value ?? "") },
+            uniquingKeysWith: { _, last in last }
+        )
+        let port = components.port ?? Int(query["port"] ?? "") ?? 5432
+        guard (1...65535).contains(port) else { throw DatabaseConfigurationError("DATABASE_URL has an invalid port") }
+        let host = query["host"].flatMap { $0.isEmpty ? nil : $0 } ?? components.percentEncodedHost?.removingPercentEncoding
+        let database = components.path.drop { $0 == "/" }.removingPercentEncoding ?? ""
+        guard !database.isEmpty else { throw DatabaseConfigurationError("DATABASE_URL must name a database") }
+        let endpoint: Endpoint
+        if let host, host.hasPrefix("/") {
+            endpoint = .unixSocket(directory: host, port: port)
+        } else if let host, !host.isEmpty {
+            endpoint = .tcp(host: host, port: port)
+        } else {
+            throw DatabaseConfigurationError("DATABASE_URL must name a host (or ?host=/socket/dir)")
+        }
+        self.init(
+            endpoint: endpoint,
+            username: components.percentEncodedUser?.removingPercentEncoding ?? query["user"] ?? "postgres",
+            password: components.percentEncodedPassword?.removingPercentEncoding ?? query["password"],
+            database: database,
+            sslMode: try Self.sslMode(query["sslmode"]),
+            sslRootCertificate: query["sslrootcert"]
+        )
+    }
+
+    private static func sslMode(_ value: String?) throws(DatabaseConfigurationError) -> SSLMode {
+        guard let value, !value.isEmpty else { return .prefer }
+        if value == "allow" { return .prefer }
+        guard let mode = SSLMode(rawValue: value) else {
+            throw DatabaseConfigurationError("sslmode must be disable, prefer, require, verify-ca or verify-full")
+        }
+        return mode
+    }
+
+    /// The postgres-nio client configuration.
+    public func clientConfiguration() throws -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        switch endpoint {
+        case .unixSocket(let directory, let port):
+            configuration = .init(
+                unixSocketPath: "\(directory)/.s.PGSQL.\(port)",
+                username: username,
+                password: password,
+                database: database
+            )
+        case .tcp(let host, let port):
+            configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: try tls())
+        }
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.connectionIdleTimeout = .seconds(60)
+        return configuration
+    }
+
+    private func tls() throws -> PostgresClient.Configuration.TLS {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        switch sslMode {
+        case .disable:
+            return .disable
+        case .prefer:
+            tls.certificateVerification = .none
+            return .prefer(tls)
+        case .require:
+            tls.certificateVerification = .none
+            return .require(tls)
+        case .verifyCA, .verifyFull:
+            tls.certificateVerification = sslMode == .verifyFull ? .fullVerification : .noHostnameVerification
+            if let sslRootCertificate {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(sslRootCertificate))
+            }
+            return .require(tls)
+        }
+    }
+
+    /// The server's port.
+    public var port: Int {
+        switch endpoint {
+        case .tcp(_, let port), .unixSocket(_, let port): return port
+        }
+    }
+
+    /// The configuration with another database name (tests give each suite its own).
+    public func with(database: String) -> DatabaseConfiguration {
+        var copy = self
+        copy.database = database
+        return copy
+    }
+}
+
+/// `DATABASE_URL` or a `DB_*` variable is invalid. The message never contains the password.
+public struct DatabaseConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

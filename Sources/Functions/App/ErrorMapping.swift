@@ -1,0 +1,15 @@
+import Domain
+import Runtime
+
+/// The one place where domain errors become HTTP answers (the runtime maps its own and falls back to 500).
+enum ErrorMapping {
+    /// The answer for a domain error, or nil for an unexpected one (a 500 with the detail in the log).
+    @Sendable static func map(_ error: any Error) -> HTTPError? {
+        switch error {
+        case StoreError.unavailable:
+            return .unavailable("The database is unavailable; try again shortly.", retryAfter: 5)
+        default:
+            return nil
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Domain
+import Foundation
+import Logging
+import Runtime
+
+/// Start-up shared by `functions serve` and `functions local`: logging, the pool, the runtime.
+enum Server {
+    /// Installs the Cloud Logging JSON handler for the whole process.
+    static func bootstrapLogging(_ configuration: RuntimeConfiguration) {
+        let settings = CloudLogHandler.Settings(labels: configuration.labels, project: configuration.project)
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            CloudLogHandler(label: label, level: level, settings: settings)
+        }
+    }
+
+    /// Builds the runtime for `configuration` over `database` (used by the commands and by tests).
+    static func makeRuntime(configuration: AppConfiguration, database: Database, logger: Logger) throws -> FunctionsRuntime {
+        try FunctionsRuntime(
+            configuration: configuration.runtime,
+            functions: FunctionCatalog.make(database: database, configuration: configuration),
+            logger: logger,
+            readiness: { _ in await database.ping(timeout: .seconds(2)) },
+            errorMapper: ErrorMapping.map
+        )
+    }
+
+    /// Serves until SIGTERM/SIGINT; migrates first when asked.
+    static func run(
+        configuration: AppConfiguration,
+        migrate: Bool,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let logger = Logger(label: "functions")
+        let database = try Database(configuration: try configuration.requireDatabase(), logger: Logger(label: "postgres"))
+        let runtime = try makeRuntime(configuration: configuration, database: database, logger: logger)
+        try await runtime.run(
+            services: [database.service],
+            beforeServing: {
+                if migrate { try await Migrate.apply(database: database, logger: logger) }
+            },
+            onListening: onListening
+        )
+    }
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+import Foundation
+
+/// The `functions` executable: one binary for every function and its operations.
+@main
+struct FunctionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "functions",
+        abstract: "Swift functions for Cloud Run: serve, run locally, migrate.",
+        subcommands: [Serve.self, Local.self, Migrate.self]
+    )
+}
+
+/// Prints one line to stderr and exits non-zero: how start-up reports a bad setting.
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("functions: \(message)\n".utf8))
+    exit(1)
+}

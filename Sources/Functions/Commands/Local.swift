@@ -1,0 +1,91 @@
+import ArgumentParser
+import Domain
+import Foundation
+import Logging
+import PostgresNIO
+
+/// `functions local`: every function on 127.0.0.1, against `DATABASE_URL` or a private cluster in the checkout.
+struct Local: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run every function locally (starts a private PostgreSQL when DATABASE_URL is unset)."
+    )
+
+    @Option(help: "Port to listen on.")
+    var port: Int = 8080
+
+    @Option(help: "Folder for the private PostgreSQL cluster (default: .local/postgres in the checkout).")
+    var dataDirectory: String?
+
+    func run() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PORT"] = String(port)
+        environment["HOST"] = "127.0.0.1"
+        environment["FUNCTION_TARGET"] = nil
+        var configuration: AppConfiguration
+        do {
+            configuration = try AppConfiguration(environment: environment)
+        } catch {
+            fail(error.description)
+        }
+        Server.bootstrapLogging(configuration.runtime)
+        var cluster: LocalPostgresCluster?
+        if configuration.database == nil {
+            let folder = dataDirectory.map { URL(fileURLWithPath: $0) } ?? Self.checkoutRoot().appendingPathComponent(".local/postgres")
+            do {
+                let local = try LocalPostgresCluster(directory: folder)
+                let admin = try local.start()
+                cluster = local
+                try await Self.createDatabase("functions", admin: admin)
+                configuration.database = admin.with(database: "functions")
+                print("PostgreSQL: private cluster in \(folder.path) on 127.0.0.1:\(admin.port) (database functions)")
+            } catch {
+                fail("could not start the local PostgreSQL cluster: \(error)")
+            }
+        }
+        let port = self.port
+        do {
+            try await Server.run(configuration: configuration, migrate: true) { bound in
+                Self.printBanner(port: bound == 0 ? port : bound)
+            }
+        } catch {
+            try? cluster?.stop()
+            fail("\(error)")
+        }
+        if let cluster {
+            try? cluster.stop()
+            print("PostgreSQL stopped; its data stays in \(cluster.directory.path)")
+        }
+    }
+
+    static func printBanner(port: Int) {
+        var lines = ["", "Functions are up on http://127.0.0.1:\(port):"]
+        for name in FunctionCatalog.names { lines.append("  http://127.0.0.1:\(port)/\(name)/") }
+        lines.append("  http://127.0.0.1:\(port)/health   http://127.0.0.1:\(port)/ready")
+        lines.append("Stop with Ctrl-C.")
+        print(lines.joined(separator: "\n"))
+        fflush(stdout)
+    }
+
+    /// The nearest folder upwards holding `Package.swift`, else the working directory.
+    static func checkoutRoot() -> URL {
+        var folder = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        while folder.path != "/" {
+            if FileManager.default.fileExists(atPath: folder.appendingPathComponent("Package.swift").path) { return folder }
+            folder.deleteLastPathComponent()
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }
+
+    /// Creates `name` on the cluster unless it exists.
+    static func createDatabase(_ name: String, admin: DatabaseConfiguration) async throws {
+        let logger = Logger(label: "local")
+        let database = try Database(configuration: admin, logger: logger)
+        try await Migrate.running(database) {
+            try await database.withConnection { connection in
+                let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger)
+                for try await _ in rows { return }
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: logger)
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+public import Logging
+
+/// The runtime's settings, read once from the environment at start-up.
+public struct RuntimeConfiguration: Sendable {
+    /// Address to bind: `0.0.0.0` on Cloud Run, `127.0.0.1` for the local runner.
+    public var host: String
+    /// `PORT` (default 8080; 0 picks a free port).
+    public var port: Int
+    /// `FUNCTION_TARGET`: serve this function at `/`; nil serves every function under `/<name>`.
+    public var functionTarget: String?
+    /// `LOG_LEVEL` (debug, info, notice, warning, error, critical; default info).
+    public var logLevel: Logger.Level
+    /// `MAX_REQUEST_BODY_BYTES` (default 10 MiB, under Cloud Run's 32 MiB).
+    public var maxBodyBytes: Int
+    /// `SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may run after SIGTERM (default 8).
+    public var shutdownGrace: Duration
+    /// `REQUEST_TIMEOUT_SECONDS`: the deadline handed to handlers (default 300, Cloud Run's default).
+    public var requestTimeout: Duration
+    /// `K_SERVICE`, `K_REVISION`, `K_CONFIGURATION` as log labels.
+    public var labels: [String: String]
+    /// `GOOGLE_CLOUD_PROJECT`, for trace names in logs.
+    public var project: String?
+
+    /// Reads the settings from an environment dictionary; an invalid value is a ``ConfigurationError``.
+    public init(environment: [String: String]) throws(ConfigurationError) {
+        let reader = EnvironmentReader(environment)
+        self.host = reader.string("HOST") ?? "0.0.0.0"
+        self.port = try reader.integer("PORT", default: 8080, range: 0...65535)
+        self.functionTarget = reader.string("FUNCTION_TARGET")
+        let level = reader.string("LOG_LEVEL")?.lowercased() ?? "info"
+        guard let parsed = Logger.Level(rawValue: level == "warn" ? "warning" : level) else {
+            throw ConfigurationError(name: "LOG_LEVEL", reason: "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        self.logLevel = parsed
+        self.maxBodyBytes = try reader.integer("MAX_REQUEST_BODY_BYTES", default: 10 * 1024 * 1024, range: 1024...(32 * 1024 * 1024))
+        self.shutdownGrace = .seconds(try reader.integer("SHUTDOWN_GRACE_SECONDS", default: 8, range: 0...3600))
+        self.requestTimeout = .seconds(try reader.integer("REQUEST_TIMEOUT_SECONDS", default: 300, range: 1...3600))
+        var labels: [String: String] = [:]
+        for (variable, label) in [("K_SERVICE", "service"), ("K_REVISION", "revision"), ("K_CONFIGURATION", "configuration")] {
+            if let value = reader.string(variable) { labels[label] = value }
+        }
+        self.labels = labels
+        self.project = reader.string("GOOGLE_CLOUD_PROJECT")
+    }
+}
+
+/// A setting that is missing or invalid. Its description is the one line printed before start-up stops.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// The environment variable at fault.
+    public var name: String
+    /// What is wrong with it; never its value (it may be a secret).
+    public var reason: String
+
+    /// Creates the error.
+    public init(name: String, reason: String) {
+        self.name = name
+        self.reason = reason
+    }
+
+    /// `Invalid configuration: NAME reason`.
+    public var description: String { "Invalid configuration: \(name) \(reason)" }
+}
+
+/// Typed reads from an environment dictionary; empty values count as unset.
+public struct EnvironmentReader: Sendable {
+    /// The variables.
+    public let environment: [String: String]
+
+    /// Wraps a dictionary.
+    public init(_ environment: [String: String]) { self.environment = environment }
+
+    /// A non-empty string value.
+    public func string(_ name: String) -> String? {
+        guard let value = environment[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// A required non-empty string.
+    public func required(_ name: String) throws(ConfigurationError) -> String {
+        guard let value = string(name) else { throw ConfigurationError(name: name, reason: "is required") }
+        return value
+    }
+
+    /// An integer within `range`, or `default` when unset.
+    public func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let text = string(name) else { return value }
+        guard let parsed = Int(text), range.contains(parsed) else {
+            throw ConfigurationError(name: name, reason: "must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return parsed
+    }
+
+    /// A boolean (`true/false/1/0/yes/no/on/off`, any case), or `default` when unset.
+    public func bool(_ name: String, default value: Bool) throws(ConfigurationError) -> Bool {
+        guard let text = string(name)?.lowercased() else { return value }
+        switch text {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw ConfigurationError(name: name, reason: "must be true or false")
+        }
+    }
+}

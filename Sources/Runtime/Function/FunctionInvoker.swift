@@ -1,0 +1,131 @@
+import Foundation
+public import HTTPTypes
+public import Logging
+
+/// The one path every invocation takes, from the server, the local runner and the tests alike.
+///
+/// It resolves the request id and trace, answers the runtime's own routes (`/health`, `/ready`, the two
+/// reserved 404s), routes to the function, and maps every error to a response in one place.
+public struct FunctionInvoker: Sendable {
+    /// Answers whether the process can serve (for `/ready`): a cheap dependency ping with a short timeout.
+    public typealias ReadinessCheck = @Sendable (Logger) async -> Bool
+    /// Maps errors the runtime does not know (a domain's) to an answer; nil falls through to a 500.
+    public typealias ErrorMapper = @Sendable (any Error) -> HTTPError?
+
+    /// The functions and the selected target.
+    public let registry: FunctionRegistry
+    private let logger: Logger
+    private let readiness: ReadinessCheck
+    private let errorMapper: ErrorMapper
+    private let requestTimeout: Duration
+
+    /// Creates the invoker.
+    public init(
+        registry: FunctionRegistry,
+        logger: Logger,
+        readiness: @escaping ReadinessCheck = { _ in true },
+        errorMapper: @escaping ErrorMapper = { _ in nil },
+        requestTimeout: Duration = .seconds(300)
+    ) {
+        self.registry = registry
+        self.logger = logger
+        self.readiness = readiness
+        self.errorMapper = errorMapper
+        self.requestTimeout = requestTimeout
+    }
+
+    /// Answers one request. Never throws: every failure becomes a response.
+    public func invoke(_ request: FunctionRequest) async -> FunctionResponse {
+        let started = ContinuousClock.now
+        let requestID = RequestID.resolve(from: request.headers)
+        let trace = TraceContext(headers: request.headers)
+        var logger = self.logger
+        logger[metadataKey: "request_id"] = .string(requestID)
+        if let trace {
+            logger[metadataKey: "trace"] = .string(trace.traceID)
+            logger[metadataKey: "span_id"] = .string(trace.spanID)
+        }
+        var response: FunctionResponse
+        var functionName: String?
+        switch request.path {
+        case "/health":
+            response = .jsonBody(Data(#"{"status":"ok"}"#.utf8))
+        case "/ready":
+            response = await ready(logger: logger)
+        case "/robots.txt", "/favicon.ico":
+            response = HTTPError.notFound().response
+        default:
+            if let (function, path) = registry.route(request.path) {
+                functionName = function.name
+                logger[metadataKey: "function"] = .string(function.name)
+                var routed = request
+                routed.path = path
+                let context = FunctionContext(
+                    logger: logger,
+                    requestID: requestID,
+                    trace: trace,
+                    deadline: started + requestTimeout
+                )
+                do {
+                    response = try await function.handle(routed, context: context)
+                } catch {
+                    response = self.response(for: error, logger: logger)
+                }
+            } else {
+                response = HTTPError.notFound("No function at this path.").response
+            }
+        }
+        response.headers[RequestID.headerName] = requestID
+        response.headers[.eTag] = nil
+        if logger.logLevel <= .debug {
+            let elapsed = ContinuousClock.now - started
+            logger.debug(
+                "request finished",
+                metadata: [
+                    "method": .string(request.method.rawValue),
+                    "status": .stringConvertible(response.status.code),
+                    "duration_ms": .stringConvertible(elapsed.milliseconds),
+                    "function": .string(functionName ?? "-"),
+                ]
+            )
+        }
+        return response
+    }
+
+    private func ready(logger: Logger) async -> FunctionResponse {
+        if await readiness(logger) {
+            return .jsonBody(Data(#"{"status":"ready"}"#.utf8))
+        }
+        return HTTPError(.serviceUnavailable, code: "not_ready", detail: "A dependency is not reachable.", headers: [.retryAfter: "5"])
+            .response
+    }
+
+    /// The single place where errors become responses.
+    func response(for error: any Error, logger: Logger) -> FunctionResponse {
+        let mapped: HTTPError? =
+            (error as? HTTPError) ?? (error as? any HTTPErrorConvertible)?.httpError ?? errorMapper(error)
+        guard let mapped else {
+            logger.error(
+                "unhandled error: \(String(describing: error))",
+                metadata: ["error_type": .string(String(describing: type(of: error)))]
+            )
+            return HTTPError.internalError.response
+        }
+        if mapped.status.code >= 500 {
+            logger.warning(
+                "request failed: \(mapped.code): \(String(describing: error))",
+                metadata: ["status": .stringConvertible(mapped.status.code), "code": .string(mapped.code)]
+            )
+        } else {
+            logger.info("request rejected: \(mapped.code)", metadata: ["status": .stringConvertible(mapped.status.code), "code": .string(mapped.code)])
+        }
+        return mapped.response
+    }
+}
+
+extension Duration {
+    /// The duration in milliseconds, for logs and measurements.
+    public var milliseconds: Double {
+        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+public import HTTPTypes
+
+/// An HTTP request as a function sees it, independent of the server library underneath.
+public struct FunctionRequest: Sendable {
+    /// The request method.
+    public var method: HTTPRequest.Method
+    /// The path below the function's root, always starting with `/` and without the query.
+    public var path: String
+    /// The raw query string (without `?`), if any.
+    public var query: String?
+    /// The request headers.
+    public var headers: HTTPFields
+    /// The whole request body, already bounded by the runtime's body limit.
+    public var body: Data
+    /// The peer address of the TCP connection, when known.
+    public var peerAddress: String?
+
+    /// Creates a request; tests use this to call handlers without a socket.
+    public init(
+        method: HTTPRequest.Method,
+        path: String,
+        query: String? = nil,
+        headers: HTTPFields = [:],
+        body: Data = Data(),
+        peerAddress: String? = nil
+    ) {
+        self.method = method
+        self.path = path.isEmpty ? "/" : path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.peerAddress = peerAddress
+    }
+
+    /// The media type of the body (`Content-Type` without parameters, lowercased), if any.
+    public var mediaType: String? {
+        guard let value = headers[.contentType] else { return nil }
+        let type = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
+        let trimmed = type.trimmingCharacters(in: .whitespaces).lowercased()
+        return trimmed.isEmpty ? nil : trimmed
+    }
+
+    /// The client address: the first `X-Forwarded-For` hop (Cloud Run's front end adds it), else the peer.
+    public var clientAddress: String? {
+        if let forwarded = headers[HTTPField.Name("X-Forwarded-For")!] {
+            let first = forwarded.split(separator: ",", maxSplits: 1).first.map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            if let first, !first.isEmpty, first.count <= 64 { return first }
+        }
+        return peerAddress
+    }
+
+    /// Decoded query parameters, in order; `+` is a space as in HTML forms.
+    public var queryItems: [(name: String, value: String)] {
+        guard let query, !query.isEmpty else { return [] }
+        return FormURLEncoding.decode(query)
+    }
+
+    /// The first value of the query parameter `name`.
+    public func queryValue(_ name: String) -> String? {
+        queryItems.first { $0.name == name }?.value
+    }
+}

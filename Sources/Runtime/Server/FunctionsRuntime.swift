@@ -1,0 +1,78 @@
+public import Logging
+public import ServiceLifecycle
+
+/// Runs a set of functions as a Cloud Run service: the HTTP server and the application's long-lived
+/// services in one `ServiceGroup` that drains on SIGTERM.
+public struct FunctionsRuntime: Sendable {
+    /// The settings read at start-up.
+    public let configuration: RuntimeConfiguration
+    /// The invoker every request goes through.
+    public let invoker: FunctionInvoker
+    private let logger: Logger
+
+    /// Prepares the runtime; an unknown `FUNCTION_TARGET` throws before anything starts.
+    public init(
+        configuration: RuntimeConfiguration,
+        functions: [any HTTPFunction],
+        logger: Logger,
+        readiness: @escaping FunctionInvoker.ReadinessCheck = { _ in true },
+        errorMapper: @escaping FunctionInvoker.ErrorMapper = { _ in nil }
+    ) throws(UnknownFunctionError) {
+        self.configuration = configuration
+        self.logger = logger
+        let registry = try FunctionRegistry(functions: functions, target: configuration.functionTarget)
+        self.invoker = FunctionInvoker(
+            registry: registry,
+            logger: logger,
+            readiness: readiness,
+            errorMapper: errorMapper,
+            requestTimeout: configuration.requestTimeout
+        )
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish within the grace
+    /// period, and shuts `services` down after the server (in reverse order, so a database pool closes last).
+    /// `beforeServing` runs once the services are up and before the port opens (migrations, for example).
+    public func run(
+        services: [any Service] = [],
+        beforeServing: @escaping @Sendable () async throws -> Void = {},
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let logger = self.logger
+        let host = configuration.host
+        let server = FunctionServer.make(
+            invoker: invoker,
+            host: host,
+            port: configuration.port,
+            maxBodyBytes: configuration.maxBodyBytes,
+            logger: logger,
+            onListening: { port in
+                logger.notice(
+                    "listening on \(host):\(port)",
+                    metadata: ["port": .stringConvertible(port), "function": .string(configuration.functionTarget ?? "*")]
+                )
+                await onListening(port)
+            }
+        )
+        var group = ServiceGroupConfiguration(
+            services: (services + [PreludeService(prelude: beforeServing, service: server)]).map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        group.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        group.maximumCancellationDuration = .seconds(1)
+        try await ServiceGroup(configuration: group).run()
+        logger.notice("stopped")
+    }
+}
+
+/// Runs `prelude` and then `service`, so the port opens only after start-up work that needs other services.
+struct PreludeService<Wrapped: Service>: Service {
+    let prelude: @Sendable () async throws -> Void
+    let service: Wrapped
+
+    func run() async throws {
+        try await prelude()
+        try await service.run()
+    }
+}
