@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(
@@ -59,7 +60,8 @@ let package = Package(
             name: "RuntimeTests",
             dependencies: [
                 "Runtime",
-                .product(name: "Hummingbird", package: "hummingbird"),
+                "TestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Fixtures")]
         ),
@@ -69,7 +71,11 @@ let package = Package(
         ),
         .testTarget(
             name: "FunctionsTests",
-            dependencies: ["Functions", "Runtime", "Domain", "TestSupport"]
+            dependencies: [
+                "Functions", "Runtime", "Domain", "TestSupport",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .target(
             name: "TestSupport",

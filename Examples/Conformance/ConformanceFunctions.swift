@@ -34,3 +34,15 @@ struct TypedConformance: JSONFunction {
         Output(payload: input)
     }
 }
+
+/// `delay`: answers `{"slept_ms": N}` after `?ms=N` milliseconds (at most 30 s); the drain tests use it to
+/// keep requests in flight while the process receives SIGTERM.
+struct DelayFunction: HTTPFunction {
+    let name = "delay"
+
+    func handle(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
+        let milliseconds = min(Int(request.queryValue("ms") ?? "") ?? 0, 30_000)
+        try await Task.sleep(for: .milliseconds(milliseconds))
+        return .jsonBody(Data("{\"slept_ms\":\(milliseconds)}".utf8))
+    }
+}

@@ -12,7 +12,9 @@ do {
     let output = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("function_output.json")
     let runtime = try FunctionsRuntime(
         configuration: configuration,
-        functions: [HTTPConformance(output: output), CloudEventConformance(output: output), TypedConformance()],
+        functions: [
+            HTTPConformance(output: output), CloudEventConformance(output: output), TypedConformance(), DelayFunction(),
+        ],
         logger: Logger(label: "conformance")
     )
     try await runtime.run()

@@ -16,9 +16,9 @@ public struct Database: Sendable {
     private let logger: Logger
 
     /// Creates the pool; nothing connects until ``service`` runs and a query asks.
-    public init(configuration: DatabaseConfiguration, logger: Logger, acquireTimeout: Duration = .seconds(5)) throws {
+    public init(configuration: DatabaseConfiguration, logger: Logger, acquireTimeout: Duration? = nil) throws {
         self.client = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: logger)
-        self.acquireTimeout = acquireTimeout
+        self.acquireTimeout = acquireTimeout ?? configuration.acquireTimeout
         self.logger = logger
     }
 

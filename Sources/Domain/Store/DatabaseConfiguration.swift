@@ -40,6 +40,8 @@ public struct DatabaseConfiguration: Sendable, Equatable {
     public var sslRootCertificate: String?
     /// Most connections one instance opens (`DB_POOL_SIZE`, default 10).
     public var maximumConnections: Int
+    /// How long a request waits for a connection before it is answered 503 (`DB_ACQUIRE_TIMEOUT_MS`, default 5000).
+    public var acquireTimeout: Duration = .seconds(5)
 
     /// Creates a configuration.
     public init(
@@ -85,6 +87,10 @@ public struct DatabaseConfiguration: Sendable, Equatable {
             return nil
         }
         self.maximumConnections = pool
+        guard let acquire = Int(environment["DB_ACQUIRE_TIMEOUT_MS"].flatMap { $0.isEmpty ? nil : $0 } ?? "5000"),
+            (50...120_000).contains(acquire)
+        else { throw DatabaseConfigurationError("DB_ACQUIRE_TIMEOUT_MS must be from 50 to 120000") }
+        self.acquireTimeout = .milliseconds(acquire)
     }
 
     /// Parses `postgres://user:pass@host:port/db?sslmode=…&host=/cloudsql/…&sslrootcert=…`.
@@ -165,6 +171,20 @@ public struct DatabaseConfiguration: Sendable, Equatable {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(sslRootCertificate))
             }
             return .require(tls)
+        }
+    }
+
+    /// The configuration as a `postgres://` URL (for handing to another process).
+    public var url: String {
+        func escape(_ text: String) -> String {
+            text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+        }
+        let credentials = escape(username) + (password.map { ":" + escape($0) } ?? "")
+        switch endpoint {
+        case .tcp(let host, let port):
+            return "postgres://\(credentials)@\(host):\(port)/\(escape(database))?sslmode=\(sslMode.rawValue)"
+        case .unixSocket(let directory, let port):
+            return "postgres://\(credentials)@/\(escape(database))?host=\(escape(directory))&port=\(port)"
         }
     }
 

@@ -16,3 +16,8 @@ func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("functions: \(message)\n".utf8))
     exit(1)
 }
+
+/// Prints a line for a person at the terminal (unbuffered, so it lands between the JSON log lines in order).
+func say(_ message: String) {
+    FileHandle.standardOutput.write(Data((message + "\n").utf8))
+}

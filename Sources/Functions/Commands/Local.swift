@@ -37,7 +37,7 @@ struct Local: AsyncParsableCommand {
                 cluster = local
                 try await Self.createDatabase("functions", admin: admin)
                 configuration.database = admin.with(database: "functions")
-                print("PostgreSQL: private cluster in \(folder.path) on 127.0.0.1:\(admin.port) (database functions)")
+                say("PostgreSQL: private cluster in \(folder.path) on 127.0.0.1:\(admin.port) (database functions)")
             } catch {
                 fail("could not start the local PostgreSQL cluster: \(error)")
             }
@@ -53,7 +53,7 @@ struct Local: AsyncParsableCommand {
         }
         if let cluster {
             try? cluster.stop()
-            print("PostgreSQL stopped; its data stays in \(cluster.directory.path)")
+            say("PostgreSQL stopped; its data stays in \(cluster.directory.path)")
         }
     }
 
@@ -62,8 +62,7 @@ struct Local: AsyncParsableCommand {
         for name in FunctionCatalog.names { lines.append("  http://127.0.0.1:\(port)/\(name)/") }
         lines.append("  http://127.0.0.1:\(port)/health   http://127.0.0.1:\(port)/ready")
         lines.append("Stop with Ctrl-C.")
-        print(lines.joined(separator: "\n"))
-        fflush(stdout)
+        say(lines.joined(separator: "\n"))
     }
 
     /// The nearest folder upwards holding `Package.swift`, else the working directory.

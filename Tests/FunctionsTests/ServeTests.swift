@@ -1,0 +1,76 @@
+import Domain
+import Foundation
+import Testing
+import TestSupport
+
+@testable import Functions
+
+@Suite("functions serve as a real process", .serialized)
+struct ServeTests {
+    @Test("an unknown FUNCTION_TARGET stops start-up with one line listing the known functions")
+    func unknownTarget() async throws {
+        let process = try ChildProcess(
+            product: "functions", arguments: ["serve"],
+            environment: ["FUNCTION_TARGET": "nope", "DATABASE_URL": "postgres://u@127.0.0.1:1/db"]
+        )
+        #expect(try await process.waitForExit() == 1)
+        let lines = process.text.split(separator: "\n")
+        #expect(lines == ["functions: Unknown FUNCTION_TARGET \"nope\"; known functions: \(FunctionCatalog.names.joined(separator: ", "))"])
+    }
+
+    @Test("a missing or invalid setting stops start-up with one line naming it, never its value", arguments: [
+        ([:], "DATABASE_URL"),
+        (["DATABASE_URL": "mysql://u:hunter2@h/db"], "DATABASE_URL"),
+        (["DATABASE_URL": "postgres://u@h/db", "PORT": "eighty"], "PORT"),
+        (["DATABASE_URL": "postgres://u@h/db", "LOG_LEVEL": "chatty"], "LOG_LEVEL"),
+    ])
+    func invalidSettings(environment: [String: String], name: String) async throws {
+        let process = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)
+        #expect(try await process.waitForExit() == 1)
+        let lines = process.text.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.contains(name) == true)
+        #expect(!process.text.contains("hunter2"))
+    }
+
+    @Test("serve answers /health and /ready against PostgreSQL, and drains on SIGTERM with exit 0")
+    func serveAndDrain() async throws {
+        let configuration = try await TestDatabase.configuration(suite: "serve")
+        let process = try ChildProcess(
+            product: "functions", arguments: ["serve"],
+            environment: ["DATABASE_URL": configuration.url, "PORT": "0", "HOST": "127.0.0.1", "K_SERVICE": "metrics", "K_REVISION": "metrics-1"]
+        )
+        let port = try await process.listeningPort()
+        let health = try await HTTPTestClient.send(port: port, path: "/health")
+        #expect(health.status == 200)
+        let ready = try await HTTPTestClient.send(port: port, path: "/ready")
+        #expect(ready.status == 200)
+        let metrics = try await HTTPTestClient.send(port: port, path: "/metrics/")
+        #expect(metrics.status == 200)
+        #expect(metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
+        process.signal(SIGTERM)
+        #expect(try await process.waitForExit() == 0)
+        let startLine = try #require(process.text.split(separator: "\n").first { $0.contains("listening on") })
+        let object = try JSONSerialization.jsonObject(with: Data(startLine.utf8)) as? [String: Any]
+        #expect((object?["logging.googleapis.com/labels"] as? [String: String]) == ["service": "metrics", "revision": "metrics-1"])
+    }
+
+    @Test("with PostgreSQL unreachable, /health is 200, /ready and data routes are 503 with Retry-After")
+    func postgresDown() async throws {
+        let port = try LocalPostgresCluster.freePort()
+        let process = try ChildProcess(
+            product: "functions", arguments: ["serve"],
+            environment: ["DATABASE_URL": "postgres://u@127.0.0.1:\(port)/db?sslmode=disable", "PORT": "0", "HOST": "127.0.0.1", "DB_ACQUIRE_TIMEOUT_MS": "500"]
+        )
+        let serverPort = try await process.listeningPort()
+        #expect(try await HTTPTestClient.send(port: serverPort, path: "/health").status == 200)
+        let ready = try await HTTPTestClient.send(port: serverPort, path: "/ready")
+        #expect(ready.status == 503)
+        let metrics = try await HTTPTestClient.send(port: serverPort, path: "/metrics/")
+        #expect(metrics.status == 503)
+        #expect(metrics.headers["retry-after"] == "5")
+        #expect(metrics.text == #"{"detail":"The database is unavailable; try again shortly.","code":"unavailable"}"#)
+        process.signal(SIGTERM)
+        #expect(try await process.waitForExit() == 0)
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A built executable of this package run as a real process, with its stdout collected line by line.
+public final class ChildProcess {
+    private let process: Process
+    private let output: Pipe
+    private let collected = OutputBuffer()
+
+    /// The folder holding the package's built products (next to the test bundle).
+    public static var productsDirectory: URL {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var folder = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        while folder.pathExtension == "xctest" || folder.lastPathComponent == "Contents" || folder.lastPathComponent == "MacOS" {
+            folder.deleteLastPathComponent()
+        }
+        return folder
+    }
+
+    /// Starts `product` with `arguments` and `environment` (added to a minimal base), in `directory`.
+    public init(product: String, arguments: [String] = [], environment: [String: String], directory: URL? = nil) throws {
+        let process = Process()
+        process.executableURL = Self.productsDirectory.appendingPathComponent(product)
+        process.arguments = arguments
+        var base = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
+        base.merge(environment) { _, new in new }
+        process.environment = base
+        if let directory { process.currentDirectoryURL = directory }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        self.process = process
+        self.output = output
+        let collected = self.collected
+        output.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if !data.isEmpty { collected.append(data) }
+        }
+        try process.run()
+    }
+
+    /// Everything the process has printed so far.
+    public var text: String { collected.text }
+
+    /// The process id.
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Waits until the output contains `needle`, or fails after `timeout`.
+    public func waitForOutput(_ needle: String, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !text.contains(needle) {
+            if !process.isRunning { throw ChildProcessError.exited(status: process.terminationStatus, output: text) }
+            guard ContinuousClock.now < deadline else { throw ChildProcessError.timedOut(waitingFor: needle, output: text) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// The port the runtime logged when it started listening.
+    public func listeningPort(timeout: Duration = .seconds(30)) async throws -> Int {
+        try await waitForOutput("\"port\":", timeout: timeout)
+        for line in text.split(separator: "\n") where line.contains("listening on") {
+            if let range = line.range(of: "\"port\":") {
+                let digits = line[range.upperBound...].prefix { $0.isNumber }
+                if let port = Int(digits) { return port }
+            }
+        }
+        throw ChildProcessError.timedOut(waitingFor: "port", output: text)
+    }
+
+    /// Sends a signal.
+    public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for the process to end and returns its exit status.
+    public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                process.terminate()
+                throw ChildProcessError.timedOut(waitingFor: "exit", output: text)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        output.fileHandleForReading.readabilityHandler = nil
+    }
+}
+
+/// A child process did not do what a test waited for.
+public enum ChildProcessError: Error, CustomStringConvertible {
+    /// It exited first.
+    case exited(status: Int32, output: String)
+    /// It did not happen in time.
+    case timedOut(waitingFor: String, output: String)
+
+    public var description: String {
+        switch self {
+        case .exited(let status, let output): return "process exited with \(status); output:\n\(output)"
+        case .timedOut(let what, let output): return "timed out waiting for \(what); output:\n\(output)"
+        }
+    }
+}
+
+final class OutputBuffer: Sendable {
+    private let data = Mutex(Data())
+    func append(_ chunk: Data) { data.withLock { $0.append(chunk) } }
+    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+}
