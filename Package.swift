@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "functions", targets: ["Functions"]),
         .executable(name: "conformance", targets: ["Conformance"]),
+        .executable(name: "shim-benchmark", targets: ["ShimBenchmark"]),
         .library(name: "Runtime", targets: ["Runtime"]),
     ],
     dependencies: [
@@ -50,6 +51,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
+        ),
+        .executableTarget(
+            name: "ShimBenchmark",
+            dependencies: ["Runtime", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Benchmarks/ShimBenchmark"
         ),
         .executableTarget(
             name: "Conformance",
