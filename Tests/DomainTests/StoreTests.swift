@@ -94,9 +94,19 @@ struct StoreTests {
     func queryErrors() async throws {
         let logger = self.logger
         try await TestDatabase.with(suite: "store-errors") { database in
-            await #expect(throws: PSQLError.self) {
+            let error = await #expect(throws: StoreError.self) {
                 try await database.withConnection { connection in try await connection.query("SELECT * FROM no_such_table", logger: logger) }
             }
+            #expect(error == .queryFailed(sqlState: "42P01", objects: ""))
+            // The server's message quotes input; the error keeps only the SQLSTATE and object names.
+            let duplicate = await #expect(throws: StoreError.self) {
+                try await database.withTransaction { connection in
+                    try await connection.query("CREATE TEMP TABLE t (email text UNIQUE)", logger: logger)
+                    try await connection.query("INSERT INTO t VALUES ('jane@example.com'), ('jane@example.com')", logger: logger)
+                }
+            }
+            #expect(duplicate == .queryFailed(sqlState: "23505", objects: "table=t constraint=t_email_key"))
+            #expect(!"\(duplicate!)".contains("jane"))
             let hostile = "x'); DROP TABLE counters; --"
             let echoed = try await database.withConnection { connection in
                 let rows = try await connection.query("SELECT \(hostile)::text", logger: logger)

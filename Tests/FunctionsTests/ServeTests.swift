@@ -11,7 +11,7 @@ struct ServeTests {
     func unknownTarget() async throws {
         let process = try ChildProcess(
             product: "functions", arguments: ["serve"],
-            environment: ["FUNCTION_TARGET": "nope", "DATABASE_URL": "postgres://u@127.0.0.1:1/db"]
+            environment: ["FUNCTION_TARGET": "nope", "DATABASE_URL": "postgres://u@127.0.0.1:1/db", "SECRET_KEY": testSecretKey]
         )
         #expect(try await process.waitForExit() == 1)
         let lines = process.text.split(separator: "\n")
@@ -23,6 +23,8 @@ struct ServeTests {
         (["DATABASE_URL": "mysql://u:hunter2@h/db"], "DATABASE_URL"),
         (["DATABASE_URL": "postgres://u@h/db", "PORT": "eighty"], "PORT"),
         (["DATABASE_URL": "postgres://u@h/db", "LOG_LEVEL": "chatty"], "LOG_LEVEL"),
+        (["DATABASE_URL": "postgres://u@h/db"], "SECRET_KEY"),
+        (["DATABASE_URL": "postgres://u@h/db", "SECRET_KEY": "short-and-secret"], "SECRET_KEY"),
     ])
     func invalidSettings(environment: [String: String], name: String) async throws {
         let process = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)
@@ -30,7 +32,7 @@ struct ServeTests {
         let lines = process.text.split(separator: "\n")
         #expect(lines.count == 1)
         #expect(lines.first?.contains(name) == true)
-        #expect(!process.text.contains("hunter2"))
+        #expect(!process.text.contains("hunter2") && !process.text.contains("short-and-secret"))
     }
 
     @Test("serve answers /health and /ready against PostgreSQL, and drains on SIGTERM with exit 0")
@@ -38,7 +40,7 @@ struct ServeTests {
         let configuration = try await TestDatabase.configuration(suite: "serve")
         let process = try ChildProcess(
             product: "functions", arguments: ["serve"],
-            environment: ["DATABASE_URL": configuration.url, "PORT": "0", "HOST": "127.0.0.1", "K_SERVICE": "metrics", "K_REVISION": "metrics-1"]
+            environment: ["DATABASE_URL": configuration.url, "SECRET_KEY": testSecretKey, "PORT": "0", "HOST": "127.0.0.1", "K_SERVICE": "metrics", "K_REVISION": "metrics-1"]
         )
         let port = try await process.listeningPort()
         let health = try await HTTPTestClient.send(port: port, path: "/health")
@@ -60,7 +62,9 @@ struct ServeTests {
         let port = try LocalPostgresCluster.freePort()
         let process = try ChildProcess(
             product: "functions", arguments: ["serve"],
-            environment: ["DATABASE_URL": "postgres://u@127.0.0.1:\(port)/db?sslmode=disable", "PORT": "0", "HOST": "127.0.0.1", "DB_ACQUIRE_TIMEOUT_MS": "500"]
+            environment: [
+                "DATABASE_URL": "postgres://u@127.0.0.1:\(port)/db?sslmode=disable", "SECRET_KEY": testSecretKey, "PORT": "0", "HOST": "127.0.0.1", "DB_ACQUIRE_TIMEOUT_MS": "500",
+            ]
         )
         let serverPort = try await process.listeningPort()
         #expect(try await HTTPTestClient.send(port: serverPort, path: "/health").status == 200)

@@ -87,15 +87,27 @@ public struct Database: Sendable {
                 }
                 return result
             }
-        } catch let error as PSQLError where Self.meansUnavailable(error) {
-            logger.warning("database unavailable", metadata: ["error_type": "\(error.code)"])
-            throw StoreError.unavailable
+        } catch let error as PSQLError {
+            throw Self.translate(error, logger: logger)
         } catch let error as PostgresTransactionError {
-            if let begin = error.beginError as? PSQLError, Self.meansUnavailable(begin) { throw StoreError.unavailable }
-            if let inner = error.closureError { throw inner }
-            if let commit = error.commitError as? PSQLError, Self.meansUnavailable(commit) { throw StoreError.unavailable }
-            throw error
+            if let inner = error.closureError {
+                throw (inner as? PSQLError).map { Self.translate($0, logger: logger) } ?? inner
+            }
+            if let failed = (error.beginError ?? error.commitError) as? PSQLError { throw Self.translate(failed, logger: logger) }
+            throw StoreError.unavailable
         }
+    }
+
+    /// "Server gone" becomes ``StoreError/unavailable``; any other failure keeps only what is safe to log.
+    static func translate(_ error: PSQLError, logger: Logger) -> StoreError {
+        if meansUnavailable(error) {
+            logger.warning("database unavailable", metadata: ["error_type": "\(error.code)"])
+            return .unavailable
+        }
+        let info = error.serverInfo
+        let objects = [(info?[.tableName]).map { "table=\($0)" }, (info?[.constraintName]).map { "constraint=\($0)" }]
+            .compactMap { $0 }.joined(separator: " ")
+        return .queryFailed(sqlState: info?[.sqlState] ?? "\(error.code)", objects: objects)
     }
 
     /// Connection-level failures and the server's "shutting down / cannot connect now" classes.

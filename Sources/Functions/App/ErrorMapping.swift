@@ -8,6 +8,15 @@ enum ErrorMapping {
         switch error {
         case StoreError.unavailable:
             return .unavailable("The database is unavailable; try again shortly.", retryAfter: 5)
+        case let error as TokenError:
+            return HTTPError(
+                .unauthorized, code: "token_not_valid", detail: error.detail, headers: [.wwwAuthenticate: DRFResponses.authenticate]
+            )
+        case AuthError.noActiveAccount:
+            return HTTPError(
+                .unauthorized, code: "no_active_account", detail: "No active account found for the given token.",
+                headers: [.wwwAuthenticate: DRFResponses.authenticate]
+            )
         default:
             return nil
         }

@@ -5,13 +5,16 @@ import Runtime
 /// same names (a test holds them together).
 enum FunctionCatalog {
     /// Every function name, in the order they are registered.
-    static let names = ["metrics"]
+    static let names = ["login", "refresh", "metrics"]
 
     /// Builds every function.
-    static func make(database: Database, configuration: AppConfiguration) -> [any HTTPFunction] {
+    static func make(database: Database, configuration: AppConfiguration) throws -> [any HTTPFunction] {
         let access = PrivateAccess(token: configuration.internalToken)
+        let auth = AuthService(database: database, secretKey: try configuration.requireSecretKey(), settings: configuration.auth)
         return [
-            Metrics(database: database, access: access)
+            Login(auth: auth),
+            Refresh(auth: auth),
+            Metrics(database: database, access: access),
         ]
     }
 }

@@ -18,7 +18,7 @@ enum Server {
     static func makeRuntime(configuration: AppConfiguration, database: Database, logger: Logger) throws -> FunctionsRuntime {
         try FunctionsRuntime(
             configuration: configuration.runtime,
-            functions: FunctionCatalog.make(database: database, configuration: configuration),
+            functions: try FunctionCatalog.make(database: database, configuration: configuration),
             logger: logger,
             readiness: { _ in await database.ping(timeout: .seconds(2)) },
             errorMapper: ErrorMapping.map

@@ -28,6 +28,13 @@ struct Local: AsyncParsableCommand {
             fail(error.description)
         }
         Server.bootstrapLogging(configuration.runtime)
+        if configuration.secretKey == nil {
+            do {
+                configuration.secretKey = try Self.developmentSecretKey(in: Self.checkoutRoot().appendingPathComponent(".local"))
+            } catch {
+                fail("could not create a development SECRET_KEY: \(error)")
+            }
+        }
         var cluster: LocalPostgresCluster?
         if configuration.database == nil {
             let folder = dataDirectory.map { URL(fileURLWithPath: $0) } ?? Self.checkoutRoot().appendingPathComponent(".local/postgres")
@@ -63,6 +70,20 @@ struct Local: AsyncParsableCommand {
         lines.append("  http://127.0.0.1:\(port)/health   http://127.0.0.1:\(port)/ready")
         lines.append("Stop with Ctrl-C.")
         say(lines.joined(separator: "\n"))
+    }
+
+    /// A random key kept in `.local/secret_key` (mode 0600), so tokens survive a restart of the local runner.
+    static func developmentSecretKey(in folder: URL) throws -> String {
+        let file = folder.appendingPathComponent("secret_key")
+        if let existing = try? String(contentsOf: file, encoding: .utf8), existing.count >= 50 {
+            return existing.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        let key = String((0..<64).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+        FileManager.default.createFile(atPath: file.path, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
+        return key
     }
 
     /// The nearest folder upwards holding `Package.swift`, else the working directory.

@@ -1,0 +1,21 @@
+import Foundation
+
+/// A user as the auth functions need it (Django's `auth_user` columns that matter here).
+public struct User: Sendable, Equatable {
+    /// The id (Django's ids are kept on import, so old tokens' `user_id` still match).
+    public var id: Int64
+    /// The username, matched exactly (case-sensitive).
+    public var username: String
+    /// The email address (never logged).
+    public var email: String
+    /// The Django-format password hash.
+    public var passwordHash: String
+    /// Inactive users cannot log in or refresh.
+    public var isActive: Bool
+    /// Staff flag, kept from Django.
+    public var isStaff: Bool
+    /// When the user was created.
+    public var dateJoined: Date
+    /// The last successful login.
+    public var lastLogin: Date?
+}

@@ -1,0 +1,130 @@
+import Crypto
+import Domain
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("Django password hashes")
+struct PasswordHashTests {
+    /// Made by Django 5.2's own PBKDF2PasswordHasher.encode.
+    static let vectors: [(String, String)] = [
+        ("pbkdf2_sha256$1$seasalt$YQUqaoGGIdcjQtCPUVvu1oIcyb7WgPW9b7k/hvRudOk=", "password"),
+        ("pbkdf2_sha256$1000$abcdefghijklmnopqrstuv$7g09gCC/g1P5ACeEb8xx77VaL+guiGRutJE6Ai8cR90=", "correct horse battery staple"),
+        ("pbkdf2_sha256$10000$Zx9Qw8Er7Ty6Ui5Op4As3D$MtdPsUJvRV2TToUbqusQjtK/HJaSEYxp4m3BodsZNKI=", "pässwörd ✓"),
+        ("pbkdf2_sha256$100000$saltsaltsaltsaltsaltsa$LPRQ0ysTwR2WQ01aJbT/uLtDgjO+Xua4lwm5vnPK090=", "hunter2hunter2"),
+        ("pbkdf2_sha256$390000$QWERTYUIOPasdfghjklzxc$7DHeqUeskoOBVcIdKQZgx7ZnSexsXIJP3PWohHigv2g=", "Django 4.1 default"),
+    ]
+
+    @Test("Django's hashes verify at every iteration count, and only with the right password")
+    func djangoVectors() {
+        let hasher = DjangoPasswordHasher(iterations: 1000)
+        for (encoded, password) in Self.vectors {
+            let result = hasher.verify(password, against: encoded)
+            #expect(result.matches, "\(encoded)")
+            #expect(result.needsRehash == !encoded.contains("$1000$"), "\(encoded)")
+            #expect(!hasher.verify(password + "x", against: encoded).matches)
+        }
+    }
+
+    @Test("new hashes use the configured count and Django's format; a fixed salt reproduces Django's output")
+    func newHashes() throws {
+        let hasher = DjangoPasswordHasher(iterations: 1000)
+        #expect(hasher.hash("correct horse battery staple", salt: "abcdefghijklmnopqrstuv") == Self.vectors[1].0)
+        let fresh = hasher.hash("another password")
+        let parts = fresh.split(separator: "$")
+        #expect(parts.count == 4 && parts[0] == "pbkdf2_sha256" && parts[1] == "1000")
+        #expect(parts[2].count == 22 && parts[2].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) })
+        #expect(hasher.verify("another password", against: fresh) == .init(matches: true, needsRehash: false))
+        #expect(DjangoPasswordHasher.makeSalt() != DjangoPasswordHasher.makeSalt())
+    }
+
+    @Test("unusable, foreign and malformed hashes never match", arguments: [
+        "!", "!pbkdf2_sha256$1000$abcdefghijklmnopqrstuv$7g09gCC/g1P5ACeEb8xx77VaL+guiGRutJE6Ai8cR90=",
+        "argon2$argon2id$v=19$m=102400,t=2,p=8$c29tZXNhbHQ$abc", "md5$salt$hash", "pbkdf2_sha256$x$salt$hash",
+        "pbkdf2_sha256$1000$$7g09gCC/g1P5ACeEb8xx77VaL+guiGRutJE6Ai8cR90=", "pbkdf2_sha256$1000$salt$notbase64!!", "",
+    ])
+    func neverMatches(encoded: String) {
+        #expect(!DjangoPasswordHasher(iterations: 10).verify("correct horse battery staple", against: encoded).matches)
+    }
+}
+
+@Suite("Password policy (Django's validators)")
+struct PasswordPolicyTests {
+    @Test("short, numeric and common passwords are refused, every reason listed in Django's words")
+    func policy() {
+        let policy = PasswordPolicy()
+        #expect(policy.problems(with: "123456") == [
+            "This password is too short. It must contain at least 12 characters.", "This password is too common.",
+            "This password is entirely numeric.",
+        ])
+        #expect(policy.problems(with: "839201748392017") == ["This password is entirely numeric."])
+        #expect(policy.problems(with: "  Password123 ") == ["This password is too common."])
+        #expect(policy.problems(with: "ééééééééééé") == ["This password is too short. It must contain at least 12 characters."])
+        // 12 Unicode scalars that form fewer graphemes still count as 12 (Django counts code points).
+        #expect(policy.problems(with: String(repeating: "e\u{301}", count: 6)).isEmpty)
+        #expect(policy.problems(with: "correct horse battery staple").isEmpty)
+        #expect(CommonPasswords.contains("QWERTY"))
+    }
+}
+
+@Suite("simplejwt-compatible tokens")
+struct JWTTests {
+    let signer = JWTSigner(secretKey: testSecretKey)
+
+    @Test("tokens minted by a standard JWT library with the shared key are accepted, user_id int or string")
+    func standardLibraryTokens() throws {
+        let integer = try signer.verify(JWTFixtures.integerUserID, expecting: .refresh, now: 1_800_000_000)
+        #expect(integer.userID == 7 && !integer.userIDIsString && integer.jti == "0123456789abcdef0123456789abcdef")
+        let string = try signer.verify(JWTFixtures.stringUserID, expecting: .refresh, now: 1_800_000_000)
+        #expect(string.userID == 7 && string.userIDIsString)
+    }
+
+    @Test("signing writes simplejwt's header and claim order; verification round-trips")
+    func roundTrip() throws {
+        let claims = TokenClaims(type: .access, expiresAt: 2000, issuedAt: 1000, jti: "ab", userID: 42)
+        let token = signer.sign(claims)
+        let parts = token.split(separator: ".")
+        #expect(String(decoding: Base64URL.decode(parts[0])!, as: UTF8.self) == #"{"alg":"HS256","typ":"JWT"}"#)
+        #expect(String(decoding: Base64URL.decode(parts[1])!, as: UTF8.self) == #"{"token_type":"access","exp":2000,"iat":1000,"jti":"ab","user_id":42}"#)
+        #expect(try signer.verify(token, expecting: .access, now: 1500) == claims)
+    }
+
+    @Test("refusals carry simplejwt's reasons")
+    func refusals() throws {
+        func reason(_ token: String, _ type: TokenClaims.TokenType = .refresh, now: Int64 = 1_800_000_000) -> TokenError? {
+            do {
+                _ = try signer.verify(token, expecting: type, now: now)
+                return nil
+            } catch { return error }
+        }
+        #expect(reason(JWTFixtures.hs512) == .invalidOrExpired)
+        #expect(reason(JWTFixtures.algNone) == .invalidOrExpired)
+        #expect(reason(JWTFixtures.integerUserID, now: 4_102_444_800) == .invalidOrExpired)
+        #expect(reason(JWTFixtures.integerUserID, .access) == .wrongType)
+        #expect(throws: TokenError.invalidOrExpired) {
+            try JWTSigner(secretKey: testSecretKey + "x").verify(JWTFixtures.integerUserID, expecting: .refresh, now: 0)
+        }
+        var parts = JWTFixtures.integerUserID.split(separator: ".").map(String.init)
+        parts[1] = Base64URL.encode(Data(#"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"x","user_id":1}"#.utf8))
+        #expect(reason(parts.joined(separator: ".")) == .invalidOrExpired)
+        for garbage in ["", "a.b", "a.b.c", "....", String(repeating: "A", count: 10_000), "eyJ.eyJ.sig"] {
+            #expect(reason(garbage) == .invalidOrExpired, "\(garbage.prefix(20))")
+        }
+        let noType = signer.signRaw(#"{"exp":4102444800,"iat":1,"jti":"j","user_id":1}"#)
+        #expect(reason(noType) == .noType)
+        let noJTI = signer.signRaw(#"{"token_type":"refresh","exp":4102444800,"iat":1,"user_id":1}"#)
+        #expect(reason(noJTI) == .noID)
+        for hostile in [
+            #"{"token_type":"refresh","exp":"4102444800","iat":1,"jti":"j","user_id":1}"#,
+            #"{"token_type":"refresh","exp":true,"iat":1,"jti":"j","user_id":1}"#,
+            #"{"token_type":"refresh","exp":1e400,"iat":1,"jti":"j","user_id":1}"#,
+            #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"j","user_id":99999999999999999999999}"#,
+            #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"j","user_id":"abc"}"#,
+            #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"j","user_id":-1}"#,
+            #"[1,2]"#,
+        ] {
+            #expect(reason(signer.signRaw(hostile)) == .invalidOrExpired, "\(hostile)")
+        }
+    }
+}
+

@@ -1,0 +1,205 @@
+import Domain
+import Foundation
+import Runtime
+import Testing
+import TestSupport
+
+@testable import Functions
+
+@Suite("login: simplejwt's behaviour, the brute-force limit, the audit trail")
+struct LoginTests {
+    static let invalid = #"{"detail":"No active account found with the given credentials"}"#
+
+    func withHarness(_ body: @escaping @Sendable (AuthHarness) async throws -> Void) async throws {
+        try await TestDatabase.with(suite: "login") { database in try await body(try AuthHarness(database: database)) }
+    }
+
+    @Test("a good login answers {refresh, access} with simplejwt's claims and lifetimes")
+    func success() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let response = await harness.login(user.username)
+            #expect(response.status == .ok)
+            #expect(response.text.hasPrefix(#"{"refresh":"#))
+            let body = try JSONDecoder().decode([String: String].self, from: response.body)
+            let signer = JWTSigner(secretKey: testSecretKey)
+            let now = harness.clock.clock.unixSeconds()
+            let refresh = try signer.verify(try #require(body["refresh"]), expecting: .refresh, now: now)
+            let access = try signer.verify(try #require(body["access"]), expecting: .access, now: now)
+            #expect(refresh.userID == user.id && access.userID == user.id)
+            #expect(refresh.expiresAt! - refresh.issuedAt! == 86_400 && access.expiresAt! - access.issuedAt! == 1800)
+            #expect(refresh.issuedAt == now)
+            for jti in [refresh.jti!, access.jti!] {
+                #expect(jti.count == 32 && jti.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+            }
+            #expect(refresh.jti != access.jti)
+        }
+    }
+
+    @Test("wrong password, unknown user and inactive user get the same 401 with WWW-Authenticate")
+    func failures() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let inactive = try await harness.makeUser(active: false)
+            for response in [
+                await harness.login(user.username, "wrong password here"),
+                await harness.login("nobody-\(UUID())"),
+                await harness.login(inactive.username),
+                await harness.login(user.username.uppercased()),
+            ] {
+                #expect(response.status == .unauthorized)
+                #expect(response.text == Self.invalid)
+                #expect(response.headers[.wwwAuthenticate] == #"Bearer realm="api""#)
+            }
+        }
+    }
+
+    @Test("blank and missing fields are 400 with every field's error; malformed JSON and other methods too")
+    func badRequests() async throws {
+        try await withHarness { harness in
+            let missing = await harness.post("login", json: #"{"username":"  "}"#)
+            #expect(missing.status == .badRequest)
+            #expect(missing.text == #"{"username":["This field may not be blank."],"password":["This field is required."]}"#)
+            let null = await harness.post("login", json: #"{"username":null,"password":["x"]}"#)
+            #expect(null.text == #"{"username":["This field may not be null."],"password":["Not a valid string."]}"#)
+            let malformed = await harness.post("login", json: #"{"username": "a", "#)
+            #expect(malformed.status == .badRequest)
+            #expect((malformed.json["detail"] as? String)?.hasPrefix("JSON parse error - ") == true)
+            #expect(malformed.json.count == 1)
+            let get = await harness.invoker.invoke(FunctionRequest(method: .get, path: "/login"))
+            #expect(get.status == .methodNotAllowed)
+            #expect(get.text == #"{"detail":"Method \"GET\" not allowed."}"#)
+            let xml = await harness.post("login", json: "<a/>", headers: [.contentType: "application/xml"])
+            #expect(xml.status == .unsupportedMediaType)
+            #expect(xml.text == #"{"detail":"Unsupported media type \"application/xml\" in request."}"#)
+        }
+    }
+
+    @Test("form-urlencoded and multipart bodies log in too; the password is trimmed")
+    func otherBodies() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let password = AuthHarness.password.replacingOccurrences(of: " ", with: "+")
+            let form = await harness.post(
+                "login", json: "username=\(user.username)&password=\(password)",
+                headers: [.contentType: "application/x-www-form-urlencoded"]
+            )
+            #expect(form.status == .ok)
+            let boundary = "----swiftboundary42"
+            let multipart = [
+                "--\(boundary)", "Content-Disposition: form-data; name=\"username\"", "", user.username,
+                "--\(boundary)", "Content-Disposition: form-data; name=\"password\"", "", "  \(AuthHarness.password)\t",
+                "--\(boundary)--", "",
+            ].joined(separator: "\r\n")
+            let response = await harness.post(
+                "login", json: multipart, headers: [.contentType: "multipart/form-data; boundary=\(boundary)"]
+            )
+            #expect(response.status == .ok)
+            let broken = await harness.post("login", json: "garbage", headers: [.contentType: "multipart/form-data; boundary=x"])
+            #expect(broken.status == .badRequest)
+        }
+    }
+
+    @Test("five failures per username in the window, then 429 with Retry-After and no hashing, until the window passes")
+    func throttlePerUsername() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            for attempt in 0..<5 {
+                let response = await harness.login(user.username, "wrong password", address: "10.0.0.\(attempt)")
+                #expect(response.status == .unauthorized)
+                harness.clock.advance(seconds: 60)
+            }
+            let throttled = await harness.login(user.username, address: "10.0.1.1")
+            #expect(throttled.status == .tooManyRequests)
+            // The oldest of the five failures leaves the 15-minute window 600 s from now.
+            #expect(throttled.headers[.retryAfter] == "600")
+            #expect(throttled.text == #"{"detail":"Request was throttled. Expected available in 600 seconds."}"#)
+            harness.clock.advance(seconds: 599)
+            #expect(await harness.login(user.username).headers[.retryAfter] == "1")
+            #expect(await harness.login(user.username).text.contains("Expected available in 1 second."))
+            harness.clock.advance(seconds: 1)
+            #expect(await harness.login(user.username).status == .ok)
+        }
+    }
+
+    @Test("five failures per client address across usernames, then 429")
+    func throttlePerAddress() async throws {
+        try await withHarness { harness in
+            for _ in 0..<5 {
+                #expect(await harness.login("ghost-\(UUID())", "x").status == .unauthorized)
+            }
+            let user = try await harness.makeUser()
+            #expect(await harness.login(user.username).status == .tooManyRequests)
+            #expect(await harness.login(user.username, address: "192.0.2.77").status == .ok)
+        }
+    }
+
+    @Test("parallel failures cannot exceed the limit: at most five are hashed")
+    func throttleUnderConcurrency() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let statuses = await withTaskGroup(of: Int.self) { group in
+                for _ in 0..<12 { group.addTask { Int(await harness.login(user.username, "wrong").status.code) } }
+                var all: [Int] = []
+                for await status in group { all.append(status) }
+                return all
+            }
+            #expect(statuses.filter { $0 == 401 }.count == 5)
+            #expect(statuses.filter { $0 == 429 }.count == 7)
+        }
+    }
+
+    @Test("a hash at another iteration count is re-hashed at the configured count on success")
+    func rehash() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser(iterations: 500)
+            #expect(await harness.login(user.username).status == .ok)
+            let stored = try await harness.database.withConnection { connection in
+                try await UserStore.find(id: user.id, on: connection, logger: TestDatabase.quietLogger)
+            }
+            #expect(stored?.passwordHash.hasPrefix("pbkdf2_sha256$1000$") == true)
+            #expect(stored?.lastLogin != nil)
+            #expect(await harness.login(user.username).status == .ok)
+        }
+    }
+
+    @Test("hostile input: huge usernames, numbers, wrong types, deep JSON: 4xx, never 5xx")
+    func hostile() async throws {
+        try await withHarness { harness in
+            let bodies = [
+                #"{"username":"\#(String(repeating: "a", count: 10_240))","password":"x"}"#,
+                #"{"username":1e400,"password":123456789012345678901234567890}"#,
+                #"{"username":{"$ne":null},"password":{"$gt":""}}"#,
+                #"{"username":true,"password":false}"#,
+                String(repeating: "[", count: 10_000),
+                "\u{0}\u{1}\u{2}",
+                #"{"username":"a\u0000b","password":"x"}"#,
+                #"{"username":"' OR 1=1 --","password":"' OR 1=1 --"}"#,
+            ]
+            for body in bodies {
+                let response = await harness.post("login", json: body, headers: [HTTPField.Name("X-Forwarded-For")!: "198.51.100.\(Int.random(in: 1...250))"])
+                #expect((400..<500).contains(Int(response.status.code)), "\(body.prefix(40)) → \(response.status)")
+            }
+        }
+    }
+
+    @Test("login outcomes are audited and counted; no password or token is stored in the audit trail")
+    func audit() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let secretAttempt = "my-wrong-secret-\(UUID())"
+            _ = await harness.login(user.username, secretAttempt)
+            let tokens = try await harness.tokens(for: user)
+            let events = try await harness.auditEvents()
+            let dump = try await harness.tableText("audit_events") + harness.tableText("refresh_tokens")
+            let counters = try await harness.counters()
+            let mine = events.filter { $0.username == user.username }
+            #expect(mine.contains { $0.action == "login" && $0.outcome == "failure" && $0.detail["reason"] == "bad_password" && $0.clientAddress == harness.address })
+            #expect(mine.contains { $0.action == "login" && $0.outcome == "success" && $0.userID == user.id && $0.requestID != nil })
+            #expect(!dump.contains(secretAttempt) && !dump.contains(AuthHarness.password))
+            #expect(!dump.contains(tokens.refresh) && !dump.contains(tokens.refresh.split(separator: ".")[2]))
+            #expect(counters.contains { $0.name == "auth_login_total" && $0.labels == ["outcome": "success"] && $0.value >= 1 })
+            #expect(counters.contains { $0.name == "auth_login_total" && $0.labels == ["outcome": "failure"] && $0.value >= 1 })
+        }
+    }
+}
