@@ -35,7 +35,8 @@ def serve_env(port):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "HOST": "127.0.0.1",
            "FUNCTION_TARGET": "metrics", "LOG_LEVEL": "warning",
            # Not contacted: /health does no I/O and the pool connects lazily.
-           "DATABASE_URL": "postgres://bench@127.0.0.1:1/bench?sslmode=disable"}
+           "DATABASE_URL": "postgres://bench@127.0.0.1:1/bench?sslmode=disable",
+           "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key"}
     return env
 
 
@@ -60,11 +61,11 @@ def cold_start(runs):
     return samples
 
 
-def wait_ready(port):
+def wait_ready(port, path="/"):
     deadline = time.time() + 10
     while time.time() < deadline:
         try:
-            http_get(port, "/")
+            http_get(port, path)
             return
         except OSError:
             time.sleep(0.01)
@@ -94,8 +95,7 @@ def idle_rss_mb():
     proc = subprocess.Popen([os.path.join(BIN, "functions"), "serve"], env=serve_env(port),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_ready(port)
-        http_get(port)
+        wait_ready(port, "/health")
         time.sleep(1)
         with open(f"/proc/{proc.pid}/status") as f:
             kb = int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
@@ -112,7 +112,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     if not args.no_build:
-        subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib"], cwd=ROOT, check=True)
+        for product in ("functions", "shim-benchmark"):
+            subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", product], cwd=ROOT, check=True)
 
     cold = cold_start(20)
     bare, shim = [], []

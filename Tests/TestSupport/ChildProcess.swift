@@ -22,7 +22,13 @@ public final class ChildProcess {
     }
 
     /// Starts `product` with `arguments` and `environment` (added to a minimal base), in `directory`.
-    public init(product: String, arguments: [String] = [], environment: [String: String], directory: URL? = nil) throws {
+    public init(
+        product: String,
+        arguments: [String] = [],
+        environment: [String: String],
+        directory: URL? = nil,
+        standardInput: URL? = nil
+    ) throws {
         let process = Process()
         process.executableURL = Self.productsDirectory.appendingPathComponent(product)
         process.arguments = arguments
@@ -30,6 +36,7 @@ public final class ChildProcess {
         base.merge(environment) { _, new in new }
         process.environment = base
         if let directory { process.currentDirectoryURL = directory }
+        process.standardInput = try standardInput.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -84,6 +91,10 @@ public final class ChildProcess {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
+        // Collect whatever the handler has not read yet: the process is gone, so this reaches end-of-file.
+        output.fileHandleForReading.readabilityHandler = nil
+        let rest = output.fileHandleForReading.readDataToEndOfFile()
+        if !rest.isEmpty { collected.append(rest) }
         return process.terminationStatus
     }
 

@@ -148,19 +148,19 @@ public struct AuthService: Sendable {
         let successorExpiry = successor.refreshExpiry
         let presentedExpiry = Date(timeIntervalSince1970: Double(claims.expiresAt ?? 0))
         let settings = self.settings
-        enum Result: Sendable { case rotated, failed(any Error & Sendable) }
+        let rotated = try await database.withConnection { connection in
+            try await RefreshTokenStore.rotate(
+                jti: jti, token: token, successorJTI: successor.refreshJTI, successor: successor.pair.refresh,
+                successorExpiresAt: successorExpiry, now: now, requestID: caller.requestID, clientAddress: caller.address,
+                on: connection, logger: logger
+            )
+        }
+        if rotated != nil {
+            await pruneSometimes(now: now, logger: logger)
+            return successor.pair
+        }
+        enum Result: Sendable { case accepted, failed(any Error & Sendable) }
         let result: Result = try await database.withTransaction { connection in
-            if let rotated = try await RefreshTokenStore.rotate(
-                jti: jti, token: token, successorJTI: successor.refreshJTI, successor: successor.pair.refresh, now: now,
-                successorExpiresAt: successorExpiry, on: connection, logger: logger
-            ) {
-                try await AuditLog.record(
-                    AuditEvent(action: "refresh", outcome: "success", userID: rotated.userID, requestID: caller.requestID, clientAddress: caller.address),
-                    at: now, on: connection, logger: logger
-                )
-                try await Counters.increment("auth_refresh_total", labels: ["outcome": "success"], on: connection, logger: logger)
-                return .rotated
-            }
             let (outcome, failure) = try await Self.refuse(
                 jti: jti, token: token, userID: userID, presentedExpiry: presentedExpiry, successor: successor,
                 settings: settings, now: now, on: connection, logger: logger
@@ -170,7 +170,7 @@ public struct AuthService: Sendable {
                 at: now, on: connection, logger: logger
             )
             try await Counters.increment("auth_refresh_total", labels: ["outcome": outcome], on: connection, logger: logger)
-            return failure.map { .failed($0) } ?? .rotated
+            return failure.map { .failed($0) } ?? .accepted
         }
         if case .failed(let error) = result {
             if (error as? TokenError) == .blacklisted { logger.warning("refresh token reuse detected; family revoked") }

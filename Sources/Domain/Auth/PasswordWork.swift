@@ -1,6 +1,10 @@
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A small dedicated thread pool for password hashing, so PBKDF2 (hundreds of milliseconds of CPU) never
 /// runs on an event loop or a cooperative-pool thread: a login flood queues here while `/health` and every
 /// other request keep their threads.
@@ -19,6 +23,18 @@ public struct PasswordWork: Sendable {
 
     /// Runs `work` on the pool and returns its result.
     public func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws -> T {
-        try await pool.runIfActive(work)
+        try await pool.runIfActive {
+            Self.yieldToServingThreads()
+            return work()
+        }
+    }
+
+    /// Hashing threads run at nice 10, so on a busy machine the event loops (nice 0) are scheduled first and
+    /// `/health` and cheap requests stay fast while logins queue. On Linux a thread's nice value is its own.
+    static func yieldToServingThreads() {
+        #if os(Linux)
+        // who = 0 is the calling thread: under NPTL the nice value is per thread (setpriority(2), BUGS).
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
+        #endif
     }
 }

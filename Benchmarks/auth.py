@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""login and refresh benchmarks (issue: login and refresh).
+
+Usage: python3 Benchmarks/auth.py [--no-build] [--iterations 1200000] [--seconds 10]
+
+Starts a throwaway PostgreSQL (fsync on), the release `functions serve`, and measures:
+  login:   CPU seconds of the functions process per login (20 sequential logins) against the floor of one
+           PBKDF2-HMAC-SHA256 at the same iteration count (Python's hashlib, OpenSSL), same run; limit 1.15x.
+           Then the p99 of GET /health (wrk -t1 -c1 --latency) while 8 logins run concurrently; limit 10 ms.
+  refresh: wrk -t2 -c16 with a fresh refresh token per request (Benchmarks/refresh.lua); limits 3,000 req/s
+           and p99 < 20 ms; and >= 50% of what pgbench reaches at -c16 running the same SQL as one refresh
+           (Benchmarks/refresh.pgbench, same statement and transaction shape, same run).
+Needs wrk and pgbench (apt-get install wrk postgresql-contrib). Prints a Markdown table for BENCHMARKS.md.
+"""
+import argparse, base64, hashlib, hmac, json, os, statistics, subprocess, sys, tempfile, threading, time, uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+SECRET = "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key"
+PASSWORD = "benchmark passphrase 2026"
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint(claims):
+    header = b64(b'{"alg":"HS256","typ":"JWT"}')
+    payload = b64(json.dumps(claims, separators=(",", ":")).encode())
+    signature = hmac.new(SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(signature)}"
+
+
+def login_body(username):
+    return json.dumps({"username": username, "password": PASSWORD}).encode()
+
+
+def bench_login(cluster, iterations, results):
+    env = {"DATABASE_URL": cluster.url, "SECRET_KEY": SECRET, "PASSWORD_HASH_ITERATIONS": str(iterations)}
+    subprocess.run([os.path.join(benchlib.BIN, "functions"), "users", "create", "--username", "bench"],
+                   input=PASSWORD + "\n", text=True, check=True, capture_output=True,
+                   env={"PATH": os.environ["PATH"], **env})
+    proc, port = benchlib.serve(env, "login")
+    try:
+        headers = {"Content-Type": "application/json"}
+        status, _ = benchlib.http(port, "POST", "/", login_body("bench"), headers)  # warm-up
+        assert status == 200, status
+        before = benchlib.cpu_seconds(proc.pid)
+        count = 20
+        for _ in range(count):
+            status, _ = benchlib.http(port, "POST", "/", login_body("bench"), headers)
+            assert status == 200, status
+        per_login = (benchlib.cpu_seconds(proc.pid) - before) / count
+        floors = []
+        for _ in range(5):
+            start = time.process_time()
+            hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), b"abcdefghijklmnopqrstuv", iterations, 32)
+            floors.append(time.process_time() - start)
+        floor = statistics.median(floors)
+        results["login_cpu"] = (per_login, floor)
+
+        stop_flag = threading.Event()
+        def hammer():
+            while not stop_flag.is_set():
+                benchlib.http(port, "POST", "/", login_body("bench"), headers, timeout=120)
+        workers = [threading.Thread(target=hammer) for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        time.sleep(1)
+        health = benchlib.wrk(f"http://127.0.0.1:{port}/health", 10, 1, threads=1)
+        stop_flag.set()
+        for worker in workers:
+            worker.join()
+        results["health_p99"] = health["p99_ms"]
+    finally:
+        benchlib.stop(proc)
+
+
+def seed_tokens(cluster, count, prefix):
+    """Creates one user, one family, and `count` unused refresh tokens; returns the tokens."""
+    user_id = int(cluster.psql("INSERT INTO users (username, password) VALUES ('refresh-" + prefix + "', '!') RETURNING id", "bench").strip())
+    family = str(uuid.uuid4())
+    cluster.psql(f"INSERT INTO refresh_token_families (id, user_id, origin, created_at, expires_at) "
+                 f"VALUES ('{family}', {user_id}, 'login', now(), now() + interval '30 days')", "bench")
+    now = int(time.time())
+    tokens, rows = [], []
+    for i in range(count):
+        jti = f"{prefix}{i:024x}"[-32:]
+        token = mint({"token_type": "refresh", "exp": now + 86400, "iat": now, "jti": jti, "user_id": user_id})
+        tokens.append(token)
+        digest = "\\\\x" + hashlib.sha256(token.encode()).hexdigest()
+        rows.append((jti, family, digest, "now", "2100-01-01"))
+    cluster.copy("refresh_tokens (jti, family_id, token_sha256, issued_at, expires_at)", rows)
+    return tokens, user_id, family
+
+
+def bench_refresh(cluster, seconds, results):
+    env = {"DATABASE_URL": cluster.url, "SECRET_KEY": SECRET, "DB_POOL_SIZE": "16"}
+    tokens, _, _ = seed_tokens(cluster, 120_000, "a")
+    cluster.psql("VACUUM ANALYZE", "bench")
+    proc, port = benchlib.serve(env, "refresh")
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write("\n".join(tokens) + "\n")
+            token_file = f.name
+        os.environ["TOKENS"] = token_file
+        os.environ["WRK_THREADS"] = "2"
+        result = benchlib.wrk(f"http://127.0.0.1:{port}/", seconds, 16, threads=2,
+                              script=os.path.join(os.path.dirname(os.path.abspath(__file__)), "refresh.lua"))
+        results["refresh"] = result
+    finally:
+        benchlib.stop(proc)
+        os.unlink(token_file)
+
+    # pgbench: the same statement and transaction shape as one refresh, a fresh token per transaction.
+    count = int(results["refresh"]["rps"] * seconds * 1.5) + 10_000
+    _, user_id, family = seed_tokens(cluster, 0, "b")
+    cluster.psql("CREATE SEQUENCE IF NOT EXISTS bench_token_seq", "bench")
+    now = int(time.time())
+    rows = []
+    for i in range(count):
+        token = f"pg-{i}"
+        rows.append((f"pg-{i}", family, "\\\\x" + hashlib.sha256(token.encode()).hexdigest(), "now", "2100-01-01"))
+    cluster.copy("refresh_tokens (jti, family_id, token_sha256, issued_at, expires_at)", rows)
+    cluster.psql("VACUUM ANALYZE", "bench")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "refresh.pgbench")
+    pgbench = os.path.join(cluster.bin, "pgbench")
+    out = subprocess.run([pgbench, "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "-n", "-M", "extended",
+                          "-c", "16", "-j", "2", "-T", str(seconds), "-f", script, "bench"],
+                         capture_output=True, text=True, check=True).stdout
+    tps = float(next(line for line in out.splitlines() if line.startswith("tps")).split("=")[1].split()[0])
+    results["pgbench_tps"] = tps
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--iterations", type=int, default=1_200_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    if not args.no_build:
+        benchlib.build()
+    cluster = benchlib.Cluster()
+    results = {}
+    try:
+        subprocess.run([os.path.join(benchlib.BIN, "functions"), "migrate"], check=True, capture_output=True,
+                       env={"PATH": os.environ["PATH"], "DATABASE_URL": cluster.url})
+        bench_login(cluster, args.iterations, results)
+        bench_refresh(cluster, args.seconds, results)
+    finally:
+        cluster.stop()
+
+    per_login, floor = results["login_cpu"]
+    refresh = results["refresh"]
+    ratio = per_login / floor
+    pg_ratio = refresh["rps"] / results["pgbench_tps"]
+    rows = [
+        (f"login CPU per request ({args.iterations:,} iterations)", f"{per_login * 1000:.0f} ms",
+         f"≤ 1.15× one PBKDF2 ({floor * 1000:.0f} ms, hashlib)", f"{ratio:.2f}×", ratio <= 1.15),
+        ("/health p99 while 8 logins run (wrk -t1 -c1 -d10s)", f"{results['health_p99']:.2f} ms", "< 10 ms",
+         f"{results['health_p99'] / 10:.2f}× of limit", results["health_p99"] < 10),
+        (f"refresh, wrk -t2 -c16 -d{args.seconds}s, fresh token per request", f"{refresh['rps']:,.0f} req/s",
+         "≥ 3,000 req/s", f"{refresh['rps'] / 3000:.2f}× of limit", refresh["rps"] >= 3000 and refresh["non2xx"] == 0),
+        ("refresh p99", f"{refresh.get('p99_ms', float('nan')):.2f} ms", "< 20 ms",
+         f"{refresh.get('p99_ms', 0) / 20:.2f}× of limit", refresh.get("p99_ms", 99) < 20),
+        (f"pgbench -c16 -j2 -M extended, same SQL as one refresh", f"{results['pgbench_tps']:,.0f} tps",
+         "refresh ≥ 50% of it", f"{pg_ratio:.0%}", pg_ratio >= 0.5),
+    ]
+    print("| measure | result | limit | ratio | ok |\n|---|---|---|---|---|")
+    for name, value, limit, ratio_text, ok in rows:
+        print(f"| {name} | {value} | {limit} | {ratio_text} | {'yes' if ok else 'NO'} |")
+    print(f"\nrefresh non-2xx responses: {refresh['non2xx']}")
+    return 0 if all(row[4] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
