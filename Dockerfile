@@ -9,13 +9,14 @@ COPY Sources ./Sources
 COPY Examples ./Examples
 COPY Benchmarks ./Benchmarks
 COPY Tests ./Tests
-RUN swift build -c release --static-swift-stdlib --product functions \
+RUN swift build -c release --static-swift-stdlib -Xlinker -s --product functions \
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/functions" /out/functions
 
 # --- runtime: slim Debian, CA certificates for TLS to Postgres and providers, a non-root user ---
+# The binary needs only glibc, libstdc++ and libgcc_s beyond itself (ldd); the Swift runtime is linked in.
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates tzdata \
+    && apt-get install -y --no-install-recommends ca-certificates tzdata libstdc++6 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 1000 functions \
     && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin functions

@@ -91,12 +91,7 @@ enum RefreshTokenStore {
         return .unknown
     }
 
-    /// The hot path of a refresh, as one self-committing statement (one round trip): mark the token used if
-    /// it is unused, its family live and its user active; record its successor, the audit event and the
-    /// counter. All or nothing, like a transaction. No row back means "not this path": diagnose in a transaction.
-    ///
-    /// The audit and counter writes repeat `AuditLog.record` and `Counters.increment` as CTEs on purpose:
-    /// folding them in halves the round trips of the busiest function.
+    /// The hot path of a refresh: ``RotateStatement``, prepared once per connection, one round trip.
     static func rotate(
         jti: String,
         token: String,
@@ -109,33 +104,12 @@ enum RefreshTokenStore {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> (family: UUID, userID: Int64)? {
-        let shard = Int16.random(in: 0..<Int16(Counters.shards))
-        let rows = try await connection.query(
-            """
-            WITH used AS (
-                UPDATE refresh_tokens t SET used_at = \(now)
-                FROM refresh_token_families f, users u
-                WHERE t.jti = \(jti) AND t.token_sha256 = \(digest(token)) AND t.used_at IS NULL
-                  AND f.id = t.family_id AND f.revoked_at IS NULL AND f.expires_at > \(now)
-                  AND u.id = f.user_id AND u.is_active
-                RETURNING t.family_id, f.user_id
-            ), successor AS (
-                INSERT INTO refresh_tokens (jti, family_id, token_sha256, issued_at, expires_at)
-                SELECT \(successorJTI), family_id, \(digest(successor)), \(now), \(successorExpiresAt) FROM used
-                RETURNING family_id
-            ), audited AS (
-                INSERT INTO audit_events (at, action, outcome, user_id, request_id, client_address)
-                SELECT \(now), 'refresh', 'success', user_id, \(requestID), \(clientAddress) FROM used
-            ), counted AS (
-                INSERT INTO counters (name, labels, shard, value)
-                SELECT 'auth_refresh_total', '{"outcome": "success"}'::jsonb, \(shard), 1 FROM used
-                ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
-            )
-            SELECT used.family_id, used.user_id FROM used JOIN successor ON successor.family_id = used.family_id
-            """,
-            logger: logger
+        let statement = RotateStatement(
+            jti: jti, tokenDigest: digest(token), successorJTI: successorJTI, successorDigest: digest(successor),
+            successorExpiresAt: successorExpiresAt, now: now, requestID: requestID, clientAddress: clientAddress,
+            shard: Int16.random(in: 0..<Int16(Counters.shards))
         )
-        for try await (family, userID) in rows.decode((UUID, Int64).self) { return (family, userID) }
+        for try await row in try await connection.execute(statement, logger: logger) { return row }
         return nil
     }
 

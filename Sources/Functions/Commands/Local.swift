@@ -68,6 +68,7 @@ struct Local: AsyncParsableCommand {
         var lines = ["", "Functions are up on http://127.0.0.1:\(port):"]
         for name in FunctionCatalog.names { lines.append("  http://127.0.0.1:\(port)/\(name)/") }
         lines.append("  http://127.0.0.1:\(port)/health   http://127.0.0.1:\(port)/ready")
+        lines.append("Make a first user: swift run functions users create --username admin   (password from the prompt)")
         lines.append("Stop with Ctrl-C.")
         say(lines.joined(separator: "\n"))
     }

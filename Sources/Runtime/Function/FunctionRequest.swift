@@ -41,13 +41,12 @@ public struct FunctionRequest: Sendable {
         return trimmed.isEmpty ? nil : trimmed
     }
 
-    /// The client address: the first `X-Forwarded-For` hop (Cloud Run's front end adds it), else the peer.
+    /// The client address: the `X-Forwarded-For` entry that Cloud Run's front end appended (the rightmost;
+    /// entries left of it come from the client and can be forged), else the peer.
     public var clientAddress: String? {
         if let forwarded = headers[HTTPField.Name("X-Forwarded-For")!] {
-            let first = forwarded.split(separator: ",", maxSplits: 1).first.map {
-                $0.trimmingCharacters(in: .whitespaces)
-            }
-            if let first, !first.isEmpty, first.count <= 64 { return first }
+            let last = forwarded.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) }
+            if let last, !last.isEmpty, last.utf8.count <= 64 { return last }
         }
         return peerAddress
     }
