@@ -51,7 +51,8 @@ enum DRFResponses {
             case .number(let text):
                 values.append(text)
             case .string(let text):
-                let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                let trimmed = text.first?.isWhitespace == false && text.last?.isWhitespace == false
+                    ? text : text.trimmingCharacters(in: .whitespacesAndNewlines)
                 if trimmed.isEmpty {
                     errors.append((name, ["This field may not be blank."]))
                 } else {

@@ -4,6 +4,8 @@ import Foundation
 public enum JSONText {
     /// A JSON string literal for `string`: quotes, backslashes and control characters escaped, nothing else.
     public static func quoted(_ string: String) -> String {
+        // Most strings (tokens, ids, codes) need no escaping: one pass over the bytes, no per-scalar appends.
+        if string.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) { return "\"" + string + "\"" }
         var out = "\""
         out.reserveCapacity(string.utf8.count + 2)
         for scalar in string.unicodeScalars {

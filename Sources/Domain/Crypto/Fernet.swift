@@ -1,0 +1,87 @@
+import Crypto
+import Foundation
+import _CryptoExtras
+
+/// Fernet (the spec Python's `cryptography.fernet` implements), the original system's field encryption.
+///
+/// Key: 32 bytes, URL-safe base64; the first 16 sign (HMAC-SHA256), the last 16 encrypt (AES-128-CBC, PKCS7).
+/// Token: URL-safe base64 of `0x80 ‖ timestamp ‖ IV ‖ ciphertext ‖ HMAC`. Tokens interoperate both ways.
+public struct Fernet: Sendable {
+    private let signingKey: [UInt8]
+    private let encryptionKey: [UInt8]
+
+    /// Why a key or token was refused (never echoing either).
+    public enum Failure: Error, Sendable, Equatable {
+        /// The key is not 32 bytes of URL-safe base64.
+        case invalidKey
+        /// The token is malformed, was tampered with, or was made with another key.
+        case invalidToken
+    }
+
+    /// A Fernet with `key` (44 characters of URL-safe base64, as `Fernet.generate_key()` makes).
+    public init(key: String) throws(Failure) {
+        guard let bytes = Self.urlSafeDecode(key), bytes.count == 32 else { throw .invalidKey }
+        self.signingKey = Array(bytes.prefix(16))
+        self.encryptionKey = Array(bytes.suffix(16))
+    }
+
+    /// A new random key.
+    public static func generateKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    }
+
+    /// Encrypts `plaintext` at `time` with a random IV (the IV is a parameter for known-answer tests).
+    public func encrypt(_ plaintext: Data, at time: Date = Date(), iv: [UInt8]? = nil) throws -> String {
+        let iv = iv ?? (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let ciphertext = try AES._CBC.encrypt(plaintext, using: SymmetricKey(data: encryptionKey), iv: try AES._CBC.IV(ivBytes: iv))
+        var token = Data([0x80])
+        var timestamp = UInt64(max(0, time.timeIntervalSince1970.rounded(.down))).bigEndian
+        withUnsafeBytes(of: &timestamp) { token.append(contentsOf: $0) }
+        token.append(contentsOf: iv)
+        token.append(ciphertext)
+        let mac = HMAC<SHA256>.authenticationCode(for: token, using: SymmetricKey(data: signingKey))
+        token.append(contentsOf: mac)
+        return token.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+    }
+
+    /// Encrypts a string's UTF-8 bytes.
+    public func encrypt(_ plaintext: String, at time: Date = Date()) throws -> String {
+        try encrypt(Data(plaintext.utf8), at: time)
+    }
+
+    /// Decrypts a token (no TTL: stored fields do not expire).
+    public func decrypt(_ token: String) throws(Failure) -> Data {
+        guard let bytes = Self.urlSafeDecode(token), bytes.count >= 1 + 8 + 16 + 16 + 32, bytes[0] == 0x80,
+            (bytes.count - 57) % 16 == 0
+        else { throw .invalidToken }
+        let signed = bytes.prefix(bytes.count - 32)
+        let mac = bytes.suffix(32)
+        guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: signed, using: SymmetricKey(data: signingKey)) else {
+            throw .invalidToken
+        }
+        let start = bytes.startIndex
+        let iv = Array(bytes[(start + 9)..<(start + 25)])
+        let ciphertext = bytes[(start + 25)..<(bytes.endIndex - 32)]
+        do {
+            return try AES._CBC.decrypt(ciphertext, using: SymmetricKey(data: encryptionKey), iv: try AES._CBC.IV(ivBytes: iv))
+        } catch {
+            throw .invalidToken
+        }
+    }
+
+    /// Decrypts a token holding UTF-8 text.
+    public func decryptString(_ token: String) throws(Failure) -> String {
+        guard let text = String(data: try decrypt(token), encoding: .utf8) else { throw .invalidToken }
+        return text
+    }
+
+    /// URL-safe base64 with padding (Fernet's encoding); also tolerates missing padding.
+    static func urlSafeDecode(_ text: String) -> Data? {
+        var base64 = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        return Data(base64Encoded: base64)
+    }
+}
