@@ -91,5 +91,108 @@ public enum Migrations {
                 "COMMENT ON TABLE audit_events IS 'Who did what, when: never a password or a token'",
             ]
         ),
+        Migration(
+            version: 3,
+            name: "webhooks",
+            statements: [
+                """
+                CREATE TABLE webhook_sources (
+                    id bigserial PRIMARY KEY,
+                    slug text NOT NULL UNIQUE,
+                    scheme text NOT NULL CHECK (scheme IN ('standard', 'hmac-sha256')),
+                    secret text NOT NULL,
+                    previous_secret text,
+                    previous_secret_until timestamptz,
+                    secrets_encrypted boolean NOT NULL DEFAULT false,
+                    allowed_event_types text[] NOT NULL DEFAULT '{}',
+                    enabled boolean NOT NULL DEFAULT true,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                CREATE TABLE webhook_events (
+                    id uuid PRIMARY KEY,
+                    source_id bigint NOT NULL REFERENCES webhook_sources (id),
+                    source_slug text NOT NULL,
+                    message_id text NOT NULL,
+                    event_type text,
+                    status text NOT NULL CHECK (status IN ('accepted', 'ignored')),
+                    payload bytea NOT NULL,
+                    payload_encrypted boolean NOT NULL DEFAULT false,
+                    received_at timestamptz NOT NULL,
+                    request_id text,
+                    response_status integer NOT NULL,
+                    response_body text NOT NULL,
+                    UNIQUE (source_id, message_id)
+                )
+                """,
+                "CREATE INDEX webhook_events_received ON webhook_events (received_at)",
+                """
+                COMMENT ON TABLE webhook_events IS 'Received webhook events, one row per sender message id (de-duplicated). \
+                status accepted = for processing, ignored = an event type the source may not send. payload is the raw body \
+                (a Fernet token when payload_encrypted). Other systems read this table.'
+                """,
+                """
+                CREATE TABLE webhook_endpoints (
+                    id uuid PRIMARY KEY,
+                    url text NOT NULL,
+                    description text NOT NULL DEFAULT '',
+                    event_types text[] NOT NULL,
+                    secret text NOT NULL,
+                    previous_secret text,
+                    previous_secret_until timestamptz,
+                    secrets_encrypted boolean NOT NULL DEFAULT false,
+                    enabled boolean NOT NULL DEFAULT true,
+                    disabled_reason text,
+                    disabled_at timestamptz,
+                    failing_since timestamptz,
+                    failure_streak integer NOT NULL DEFAULT 0,
+                    created_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                """
+                CREATE TABLE webhook_messages (
+                    id uuid PRIMARY KEY,
+                    event_type text NOT NULL,
+                    payload bytea NOT NULL,
+                    payload_encrypted boolean NOT NULL DEFAULT false,
+                    idempotency_key text UNIQUE,
+                    response text NOT NULL,
+                    request_id text,
+                    created_at timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE webhook_deliveries (
+                    id uuid PRIMARY KEY,
+                    message_id uuid NOT NULL REFERENCES webhook_messages (id) ON DELETE CASCADE,
+                    endpoint_id uuid NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+                    status text NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+                    attempts integer NOT NULL DEFAULT 0,
+                    next_attempt_at timestamptz NOT NULL,
+                    claim_token uuid,
+                    claimed_until timestamptz,
+                    last_status_code integer,
+                    last_error text,
+                    created_at timestamptz NOT NULL,
+                    finished_at timestamptz
+                )
+                """,
+                "CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending'",
+                "CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at)",
+                """
+                CREATE TABLE webhook_attempts (
+                    delivery_id uuid NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+                    attempt integer NOT NULL,
+                    started_at timestamptz NOT NULL,
+                    duration_ms integer NOT NULL,
+                    status_code integer,
+                    response_body text,
+                    error_kind text,
+                    PRIMARY KEY (delivery_id, attempt)
+                )
+                """,
+            ]
+        ),
     ]
 }

@@ -16,6 +16,10 @@ struct AppConfiguration: Sendable {
     var secretKey: String?
     /// Token lifetimes, rate limits and hash cost.
     var auth: AuthSettings
+    /// `FIELD_ENCRYPTION_KEY` / `REAL_DATA_MODE`: how secrets and payloads are stored.
+    var encryption: FieldEncryption
+    /// Retry schedule, timeouts, budgets, SSRF switch.
+    var webhooks: WebhookSettings
 
     /// Reads and validates the environment; the error names the one setting at fault.
     init(environment: [String: String]) throws(ConfigurationError) {
@@ -43,6 +47,33 @@ struct AppConfiguration: Sendable {
         auth.failureWindow = Int64(try reader.integer("LOGIN_FAILURE_WINDOW_SECONDS", default: 900, range: 1...86_400))
         auth.hashIterations = try reader.integer("PASSWORD_HASH_ITERATIONS", default: 1_200_000, range: 1...50_000_000)
         self.auth = auth
+        let realDataMode = try reader.bool("REAL_DATA_MODE", default: false)
+        do {
+            self.encryption = try FieldEncryption(key: reader.string("FIELD_ENCRYPTION_KEY"), realDataMode: realDataMode)
+        } catch {
+            throw ConfigurationError(
+                name: "FIELD_ENCRYPTION_KEY",
+                reason: realDataMode && reader.string("FIELD_ENCRYPTION_KEY") == nil
+                    ? "is required when REAL_DATA_MODE=true" : "must be a Fernet key (32 bytes, URL-safe base64)"
+            )
+        }
+        var webhooks = WebhookSettings()
+        if let text = reader.string("WEBHOOK_RETRY_SCHEDULE") {
+            guard let schedule = RetrySchedule(parsing: text) else {
+                throw ConfigurationError(name: "WEBHOOK_RETRY_SCHEDULE", reason: "must be comma-separated seconds, for example 0,5,300")
+            }
+            webhooks.schedule = schedule
+        }
+        webhooks.timeout = .seconds(try reader.integer("WEBHOOK_TIMEOUT_SECONDS", default: 30, range: 1...300))
+        webhooks.lease = webhooks.timeout * 2
+        webhooks.drainBudget = .seconds(try reader.integer("WEBHOOK_DRAIN_BUDGET_SECONDS", default: 50, range: 1...3600))
+        webhooks.concurrency = try reader.integer("WEBHOOK_DRAIN_CONCURRENCY", default: 64, range: 1...1000)
+        webhooks.disableAfter = Double(try reader.integer("WEBHOOK_DISABLE_AFTER_SECONDS", default: 5 * 86_400, range: 60...(365 * 86_400)))
+        webhooks.allowPrivateTargets = try reader.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default: false)
+        webhooks.requireHTTPS = try reader.bool("WEBHOOK_REQUIRE_HTTPS", default: !webhooks.allowPrivateTargets)
+        webhooks.immediateBudget = .milliseconds(try reader.integer("WEBHOOK_IMMEDIATE_BUDGET_MS", default: 0, range: 0...10_000))
+        webhooks.maxReceiveBytes = try reader.integer("WEBHOOK_MAX_BODY_BYTES", default: 1024 * 1024, range: 1024...(32 * 1024 * 1024))
+        self.webhooks = webhooks
     }
 
     /// The signing key, or the error that start-up prints when it is missing.

@@ -17,6 +17,22 @@ enum ErrorMapping {
                 .unauthorized, code: "no_active_account", detail: "No active account found for the given token.",
                 headers: [.wwwAuthenticate: DRFResponses.authenticate]
             )
+        case WebhookReceiver.Rejection.unknownSource:
+            return .notFound("Unknown webhook source.")
+        case WebhookReceiver.Rejection.badSignature(let failure):
+            let detail: String
+            switch failure {
+            case .missingHeaders: detail = "Missing or malformed signature headers."
+            case .staleTimestamp: detail = "The webhook timestamp is too far from now."
+            case .mismatch: detail = "The signature does not match."
+            }
+            return HTTPError(.unauthorized, code: "invalid_signature", detail: detail)
+        case WebhookReceiver.Rejection.notJSON:
+            return .badRequest("The body is not JSON.", code: "invalid_json")
+        case WebhookDispatcher.Rejection.invalidType:
+            return .badRequest("type must be a dotted event name such as user.created.", code: "invalid_event")
+        case WebhookDispatcher.Rejection.missingData:
+            return .badRequest("data is required.", code: "invalid_event")
         default:
             return nil
         }

@@ -5,7 +5,7 @@ import Runtime
 /// same names (a test holds them together).
 enum FunctionCatalog {
     /// Every function name, in the order they are registered.
-    static let names = ["login", "refresh", "metrics"]
+    static let names = ["login", "refresh", "webhook-receive", "webhook-dispatch", "metrics"]
 
     /// Builds every function.
     static func make(database: Database, configuration: AppConfiguration) throws -> [any HTTPFunction] {
@@ -14,6 +14,15 @@ enum FunctionCatalog {
         return [
             Login(auth: auth),
             Refresh(auth: auth),
+            WebhookReceive(
+                receiver: WebhookReceiver(database: database, encryption: configuration.encryption),
+                maxBodyBytes: configuration.webhooks.maxReceiveBytes
+            ),
+            WebhookDispatch(
+                dispatcher: WebhookDispatcher(database: database, encryption: configuration.encryption, settings: configuration.webhooks),
+                access: access,
+                immediateBudget: configuration.webhooks.immediateBudget
+            ),
             Metrics(database: database, access: access),
         ]
     }

@@ -1,0 +1,132 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// PostgreSQL as the delivery queue: short claiming transactions with `FOR UPDATE SKIP LOCKED`, a lease and
+/// a claim token; the HTTP call happens outside any transaction; a result is written only by the holder of
+/// the current claim. A crashed drain's deliveries come back when their lease ends.
+enum DeliveryQueue {
+    /// A claimed delivery with what is needed to send it.
+    struct Claim: Sendable {
+        var deliveryID: UUID
+        var messageID: UUID
+        var endpoint: WebhookEndpoint
+        var attempt: Int
+        var payload: Data
+        var payloadEncrypted: Bool
+        var claimToken: UUID
+    }
+
+    /// Claims up to `limit` due deliveries of enabled endpoints. A delivery whose previous claim lapsed gets
+    /// that attempt recorded as `lease_expired`, so every attempt number is used exactly once.
+    static func claim(
+        limit: Int,
+        now: Date,
+        lease: Duration,
+        endpoints: WebhookEndpointStore,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [Claim] {
+        let token = UUID()
+        let leaseEnd = now.addingTimeInterval(Double(lease.components.seconds))
+        let rows = try await connection.query(
+            """
+            WITH due AS (
+                SELECT d.id, d.claim_token IS NOT NULL AS lapsed, d.claimed_until
+                FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                WHERE d.status = 'pending' AND d.next_attempt_at <= \(now)
+                  AND (d.claimed_until IS NULL OR d.claimed_until < \(now)) AND e.enabled
+                ORDER BY d.next_attempt_at
+                LIMIT \(limit)
+                FOR UPDATE OF d SKIP LOCKED
+            ), claimed AS (
+                UPDATE webhook_deliveries d SET claim_token = \(token), claimed_until = \(leaseEnd), attempts = d.attempts + 1
+                FROM due WHERE d.id = due.id
+                RETURNING d.id, d.message_id, d.endpoint_id, d.attempts, due.lapsed, due.claimed_until
+            ), lost AS (
+                INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, error_kind)
+                SELECT id, attempts - 1, claimed_until, 0, 'lease_expired' FROM claimed WHERE lapsed AND attempts > 1
+                ON CONFLICT (delivery_id, attempt) DO NOTHING
+            )
+            SELECT c.id, c.message_id, c.endpoint_id, c.attempts, m.payload, m.payload_encrypted
+            FROM claimed c JOIN webhook_messages m ON m.id = c.message_id
+            """,
+            logger: logger
+        )
+        var claimed: [(UUID, UUID, UUID, Int, Data, Bool)] = []
+        for try await row in rows.decode((UUID, UUID, UUID, Int, Data, Bool).self) { claimed.append(row) }
+        guard !claimed.isEmpty else { return [] }
+        let byID = Dictionary(try await endpoints.all(on: connection, logger: logger).map { ($0.id, $0) }) { first, _ in first }
+        return claimed.compactMap { delivery, message, endpointID, attempt, payload, encrypted in
+            guard let endpoint = byID[endpointID] else { return nil }
+            return Claim(
+                deliveryID: delivery, messageID: message, endpoint: endpoint, attempt: attempt, payload: payload,
+                payloadEncrypted: encrypted, claimToken: token
+            )
+        }
+    }
+
+    /// How an attempt ended, for the record.
+    struct Outcome: Sendable {
+        var startedAt: Date
+        var durationMilliseconds: Int
+        var statusCode: Int?
+        var responseBody: String?
+        var errorKind: String?
+        /// `succeeded`, `failed` (no attempts left or endpoint gone) or `pending` (retry at `nextAttemptAt`).
+        var status: String
+        var nextAttemptAt: Date?
+        /// Disable the endpoint with this reason (410, or failing for too long).
+        var disableEndpoint: String?
+        var succeeded: Bool
+    }
+
+    /// Records the attempt, its counter and the delivery's new state, only while `claim` still holds: one
+    /// statement. Returns nil when the claim was lost (the lease ran out and another drain took over), else
+    /// whether the endpoint is still enabled.
+    static func finish(_ claim: Claim, outcome: Outcome, now: Date, disableAfter: Double, on connection: PostgresConnection, logger: Logger)
+        async throws -> Bool?
+    {
+        let failingCutoff = now.addingTimeInterval(-disableAfter)
+        let rows = try await connection.query(
+            """
+            WITH held AS (
+                UPDATE webhook_deliveries SET status = \(outcome.status), next_attempt_at = coalesce(\(outcome.nextAttemptAt), next_attempt_at),
+                    claim_token = NULL, claimed_until = NULL, last_status_code = \(outcome.statusCode), last_error = \(outcome.errorKind),
+                    finished_at = CASE WHEN \(outcome.status) = 'pending' THEN NULL ELSE \(now) END
+                WHERE id = \(claim.deliveryID) AND claim_token = \(claim.claimToken)
+                RETURNING id, endpoint_id
+            ), recorded AS (
+                INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind)
+                SELECT id, \(claim.attempt), \(outcome.startedAt), \(outcome.durationMilliseconds), \(outcome.statusCode),
+                    \(outcome.responseBody), \(outcome.errorKind)
+                FROM held
+                ON CONFLICT (delivery_id, attempt) DO NOTHING
+            ), counted AS (
+                INSERT INTO counters (name, labels, shard, value)
+                SELECT 'webhook_attempts_total', jsonb_build_object('outcome', \(outcome.succeeded ? "succeeded" : (outcome.status == "pending" ? "retrying" : "failed"))),
+                    \(Int16.random(in: 0..<Int16(Counters.shards))), 1
+                FROM held
+                ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+            ), streak AS (
+                UPDATE webhook_endpoints e SET
+                    failure_streak = CASE WHEN \(outcome.succeeded) THEN 0 ELSE e.failure_streak + 1 END,
+                    failing_since = CASE WHEN \(outcome.succeeded) THEN NULL ELSE coalesce(e.failing_since, \(now)) END,
+                    enabled = CASE WHEN \(outcome.disableEndpoint) IS NOT NULL
+                        OR (NOT \(outcome.succeeded) AND coalesce(e.failing_since, \(now)) < \(failingCutoff)) THEN false ELSE e.enabled END,
+                    disabled_reason = CASE WHEN \(outcome.disableEndpoint) IS NOT NULL THEN \(outcome.disableEndpoint)
+                        WHEN NOT \(outcome.succeeded) AND coalesce(e.failing_since, \(now)) < \(failingCutoff) THEN 'failing for too long'
+                        ELSE e.disabled_reason END,
+                    disabled_at = CASE WHEN \(outcome.disableEndpoint) IS NOT NULL
+                        OR (NOT \(outcome.succeeded) AND coalesce(e.failing_since, \(now)) < \(failingCutoff)) THEN \(now) ELSE e.disabled_at END
+                FROM held WHERE e.id = held.endpoint_id
+                RETURNING e.enabled
+            )
+            SELECT enabled FROM streak
+            """,
+            logger: logger
+        )
+        for try await enabled in rows.decode(Bool.self) { return enabled }
+        return nil
+    }
+}

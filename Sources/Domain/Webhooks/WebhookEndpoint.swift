@@ -1,0 +1,34 @@
+import Foundation
+
+/// An outgoing subscription: where matching events are delivered, signed with its secret.
+public struct WebhookEndpoint: Sendable, Equatable {
+    /// Row id.
+    public var id: UUID
+    /// The target URL.
+    public var url: String
+    /// A note for operators.
+    public var description: String
+    /// Event-type filters (exact or `prefix.*`).
+    public var eventTypes: [String]
+    /// The current `whsec_` secret, in clear.
+    public var secret: String
+    /// The previous secret during a rotation overlap (requests are signed with both).
+    public var previousSecret: String?
+    /// When the previous secret stops being used.
+    public var previousSecretUntil: Date?
+    /// Disabled endpoints receive nothing; their deliveries wait.
+    public var enabled: Bool
+    /// Why it was disabled.
+    public var disabledReason: String?
+    /// Since when it has only failed (nil after a success).
+    public var failingSince: Date?
+    /// Failed attempts in a row.
+    public var failureStreak: Int
+
+    /// The secrets to sign with at `now`.
+    public func signingSecrets(at now: Date) -> [String] {
+        var secrets = [secret]
+        if let previousSecret, let until = previousSecretUntil, until > now { secrets.append(previousSecret) }
+        return secrets
+    }
+}
