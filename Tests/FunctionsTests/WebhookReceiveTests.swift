@@ -1,0 +1,152 @@
+import Domain
+import Foundation
+import Runtime
+import Testing
+import TestSupport
+
+@testable import Functions
+
+@Suite("webhook-receive: verified over raw bytes, durable before the answer, de-duplicated")
+struct WebhookReceiveTests {
+    func withHarness(realDataMode: Bool = false, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void) async throws {
+        try await TestDatabase.with(suite: "webhook-receive") { database in
+            try await body(try WebhookHarness(database: database, realDataMode: realDataMode))
+        }
+    }
+
+    @Test("a signed event is stored and answered 202 {id}; the same message id repeats the first answer")
+    func acceptAndDeduplicate() async throws {
+        try await withHarness { harness in
+            let (slug, secret) = try await harness.addSource()
+            let body = #"{"type":"patient.updated","data":{"n":1}}"#
+            let first = await harness.receive(slug: slug, secret: secret, body: body, id: "msg_same")
+            #expect(first.status == .accepted)
+            let id = try #require(first.json["id"] as? String)
+            let again = await harness.receive(slug: slug, secret: secret, body: body, id: "msg_same")
+            #expect(again.status == .accepted)
+            #expect(again.text == first.text)
+            let stored = try await harness.database.withConnection { connection in
+                var rows: [(String, String?, String)] = []
+                for try await row in try await connection.query(
+                    "SELECT id::text, event_type, status FROM webhook_events WHERE source_slug = \(slug)", logger: harness.logger
+                ).decode((String, String?, String).self) { rows.append(row) }
+                return rows
+            }
+            #expect(stored.count == 1)
+            #expect(stored.first?.0 == id && stored.first?.1 == "patient.updated" && stored.first?.2 == "accepted")
+        }
+    }
+
+    @Test("every receive error: unknown or disabled source 404, bad/missing/stale signature 401, not JSON 400, too large 413")
+    func errors() async throws {
+        try await withHarness { harness in
+            let (slug, secret) = try await harness.addSource()
+            #expect(await harness.receive(slug: "no-such-source", secret: secret, body: "{}").status == .notFound)
+            #expect(await harness.receive(slug: slug, secret: WebhookSignature.newSecret(), body: "{}").status == .unauthorized)
+            let stale = await harness.receive(slug: slug, secret: secret, body: "{}", timestamp: harness.clock.clock.unixSeconds() - 301)
+            #expect(stale.status == .unauthorized)
+            #expect(stale.json["code"] as? String == "invalid_signature")
+            let future = await harness.receive(slug: slug, secret: secret, body: "{}", timestamp: harness.clock.clock.unixSeconds() + 301)
+            #expect(future.status == .unauthorized)
+            let unsigned = await harness.invoker.invoke(FunctionRequest(method: .post, path: "/webhook-receive/\(slug)", body: Data("{}".utf8)))
+            #expect(unsigned.status == .unauthorized)
+            #expect(await harness.receive(slug: slug, secret: secret, body: "not json").status == .badRequest)
+            let huge = "{\"x\":\"" + String(repeating: "a", count: harness.settings.maxReceiveBytes) + "\"}"
+            #expect(await harness.receive(slug: slug, secret: secret, body: huge).status == .contentTooLarge)
+            let get = await harness.invoker.invoke(FunctionRequest(method: .get, path: "/webhook-receive/\(slug)"))
+            #expect(get.status == .methodNotAllowed)
+            // A body changed after signing fails, even by one byte.
+            let id = "msg_tamper"
+            let ts = harness.clock.clock.unixSeconds()
+            let signature = WebhookSignature.standard(id: id, timestamp: ts, body: Data(#"{"a":1}"#.utf8), secret: secret)
+            let tampered = await harness.invoker.invoke(
+                FunctionRequest(
+                    method: .post, path: "/webhook-receive/\(slug)",
+                    headers: [HTTPField.Name("webhook-id")!: id, HTTPField.Name("webhook-timestamp")!: String(ts), HTTPField.Name("webhook-signature")!: signature],
+                    body: Data(#"{"a":2}"#.utf8)
+                )
+            )
+            #expect(tampered.status == .unauthorized)
+            try await harness.database.withConnection { connection in
+                _ = try await WebhookSourceStore(encryption: harness.encryption).setEnabled(slug: slug, false, on: connection, logger: harness.logger)
+            }
+            #expect(await harness.receive(slug: slug, secret: secret, body: "{}").status == .notFound)
+        }
+    }
+
+    @Test("types a source may not send are recorded as ignored and answered 200; the type may come from event_type or X-Event-Type")
+    func ignoredTypes() async throws {
+        try await withHarness { harness in
+            let (slug, secret) = try await harness.addSource(allow: ["lab.*", "order.paid"])
+            #expect(await harness.receive(slug: slug, secret: secret, body: #"{"type":"lab.result"}"#).status == .accepted)
+            #expect(await harness.receive(slug: slug, secret: secret, body: #"{"event_type":"order.paid"}"#).status == .accepted)
+            let header = await harness.receive(slug: slug, secret: secret, body: #"{"x":1}"#, extra: [HTTPField.Name("X-Event-Type")!: "lab.panel"])
+            #expect(header.status == .accepted)
+            let ignored = await harness.receive(slug: slug, secret: secret, body: #"{"type":"billing.changed"}"#)
+            #expect(ignored.status == .ok)
+            #expect(ignored.json["status"] as? String == "ignored")
+        }
+    }
+
+    @Test("hmac-sha256 sources check X-Signature (sha256= allowed) and de-duplicate on X-Event-ID or the payload id")
+    func hmacScheme() async throws {
+        try await withHarness { harness in
+            let (slug, secret) = try await harness.addSource(scheme: .hmacSHA256, secret: "shared-secret-of-the-original")
+            let body = #"{"id":"evt-77","event_type":"a.b","data":{}}"#
+            func post(_ signature: String, _ extra: HTTPFields = [:]) async -> FunctionResponse {
+                var headers = extra
+                headers[HTTPField.Name("X-Signature")!] = signature
+                return await harness.invoker.invoke(FunctionRequest(method: .post, path: "/webhook-receive/\(slug)", headers: headers, body: Data(body.utf8)))
+            }
+            let hex = WebhookSignature.hex(body: Data(body.utf8), secret: secret)
+            let first = await post("sha256=" + hex)
+            #expect(first.status == .accepted)
+            #expect(await post(hex).text == first.text)
+            #expect(await post(String(repeating: "0", count: 64)).status == .unauthorized)
+            #expect(await post("").status == .unauthorized)
+        }
+    }
+
+    @Test("secret rotation: the previous secret works during the overlap, not after")
+    func rotation() async throws {
+        try await withHarness { harness in
+            let (slug, old) = try await harness.addSource()
+            let new = WebhookSignature.newSecret()
+            let until = harness.clock.now.addingTimeInterval(3600)
+            _ = try await harness.database.withConnection { connection in
+                try await WebhookSourceStore(encryption: harness.encryption).rotate(slug: slug, newSecret: new, overlapUntil: until, on: connection, logger: harness.logger)
+            }
+            #expect(await harness.receive(slug: slug, secret: new, body: "{}").status == .accepted)
+            #expect(await harness.receive(slug: slug, secret: old, body: "{}").status == .accepted)
+            harness.clock.advance(seconds: 3601)
+            #expect(await harness.receive(slug: slug, secret: old, body: "{}").status == .unauthorized)
+            #expect(await harness.receive(slug: slug, secret: new, body: "{}").status == .accepted)
+        }
+    }
+
+    @Test("secrets are stored encrypted with FIELD_ENCRYPTION_KEY; payloads too in REAL_DATA_MODE")
+    func encryptedAtRest() async throws {
+        try await withHarness(realDataMode: true) { harness in
+            let (slug, secret) = try await harness.addSource()
+            let marker = "patient-\(UUID())"
+            #expect(await harness.receive(slug: slug, secret: secret, body: #"{"type":"x.y","name":"\#(marker)"}"#).status == .accepted)
+            let (storedSecret, storedPayload) = try await harness.database.withConnection { connection in
+                var secretText = ""
+                var payload = Data()
+                for try await (text, encrypted) in try await connection.query("SELECT secret, secrets_encrypted FROM webhook_sources WHERE slug = \(slug)", logger: harness.logger).decode((String, Bool).self) {
+                    #expect(encrypted)
+                    secretText = text
+                }
+                for try await (data, encrypted) in try await connection.query("SELECT payload, payload_encrypted FROM webhook_events WHERE source_slug = \(slug)", logger: harness.logger).decode((Data, Bool).self) {
+                    #expect(encrypted)
+                    payload = data
+                }
+                return (secretText, payload)
+            }
+            #expect(!storedSecret.contains(secret) && storedSecret.hasPrefix("gAAAAA"))
+            #expect(!String(decoding: storedPayload, as: UTF8.self).contains(marker))
+            let fernet = try Fernet(key: WebhookHarness.fernetKey)
+            #expect(String(decoding: try fernet.decrypt(String(decoding: storedPayload, as: UTF8.self)), as: UTF8.self).contains(marker))
+        }
+    }
+}
