@@ -88,37 +88,45 @@ enum DeliveryQueue {
         async throws -> Bool?
     {
         let failingCutoff = now.addingTimeInterval(-disableAfter)
+        let succeeded = outcome.succeeded
+        let disable = outcome.disableEndpoint
+        let counterOutcome = succeeded ? "succeeded" : (outcome.status == "pending" ? "retrying" : "failed")
+        let shard = Int16.random(in: 0..<Int16(Counters.shards))
+        // Parameters are cast where PostgreSQL cannot infer their type (NULLs, CASE and IS NULL operands).
         let rows = try await connection.query(
             """
             WITH held AS (
-                UPDATE webhook_deliveries SET status = \(outcome.status), next_attempt_at = coalesce(\(outcome.nextAttemptAt), next_attempt_at),
-                    claim_token = NULL, claimed_until = NULL, last_status_code = \(outcome.statusCode), last_error = \(outcome.errorKind),
-                    finished_at = CASE WHEN \(outcome.status) = 'pending' THEN NULL ELSE \(now) END
+                UPDATE webhook_deliveries SET status = \(outcome.status)::text,
+                    next_attempt_at = coalesce(\(outcome.nextAttemptAt)::timestamptz, next_attempt_at),
+                    claim_token = NULL, claimed_until = NULL, last_status_code = \(outcome.statusCode)::integer,
+                    last_error = \(outcome.errorKind)::text,
+                    finished_at = CASE WHEN \(outcome.status)::text = 'pending' THEN NULL ELSE \(now)::timestamptz END
                 WHERE id = \(claim.deliveryID) AND claim_token = \(claim.claimToken)
                 RETURNING id, endpoint_id
             ), recorded AS (
                 INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind)
-                SELECT id, \(claim.attempt), \(outcome.startedAt), \(outcome.durationMilliseconds), \(outcome.statusCode),
-                    \(outcome.responseBody), \(outcome.errorKind)
+                SELECT id, \(claim.attempt), \(outcome.startedAt), \(outcome.durationMilliseconds), \(outcome.statusCode)::integer,
+                    \(outcome.responseBody)::text, \(outcome.errorKind)::text
                 FROM held
                 ON CONFLICT (delivery_id, attempt) DO NOTHING
             ), counted AS (
                 INSERT INTO counters (name, labels, shard, value)
-                SELECT 'webhook_attempts_total', jsonb_build_object('outcome', \(outcome.succeeded ? "succeeded" : (outcome.status == "pending" ? "retrying" : "failed"))),
-                    \(Int16.random(in: 0..<Int16(Counters.shards))), 1
+                SELECT 'webhook_attempts_total', jsonb_build_object('outcome', \(counterOutcome)::text), \(shard), 1
                 FROM held
                 ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
             ), streak AS (
                 UPDATE webhook_endpoints e SET
-                    failure_streak = CASE WHEN \(outcome.succeeded) THEN 0 ELSE e.failure_streak + 1 END,
-                    failing_since = CASE WHEN \(outcome.succeeded) THEN NULL ELSE coalesce(e.failing_since, \(now)) END,
-                    enabled = CASE WHEN \(outcome.disableEndpoint) IS NOT NULL
-                        OR (NOT \(outcome.succeeded) AND coalesce(e.failing_since, \(now)) < \(failingCutoff)) THEN false ELSE e.enabled END,
-                    disabled_reason = CASE WHEN \(outcome.disableEndpoint) IS NOT NULL THEN \(outcome.disableEndpoint)
-                        WHEN NOT \(outcome.succeeded) AND coalesce(e.failing_since, \(now)) < \(failingCutoff) THEN 'failing for too long'
-                        ELSE e.disabled_reason END,
-                    disabled_at = CASE WHEN \(outcome.disableEndpoint) IS NOT NULL
-                        OR (NOT \(outcome.succeeded) AND coalesce(e.failing_since, \(now)) < \(failingCutoff)) THEN \(now) ELSE e.disabled_at END
+                    failure_streak = CASE WHEN \(succeeded)::boolean THEN 0 ELSE e.failure_streak + 1 END,
+                    failing_since = CASE WHEN \(succeeded)::boolean THEN NULL ELSE coalesce(e.failing_since, \(now)::timestamptz) END,
+                    enabled = CASE WHEN \(disable)::text IS NOT NULL
+                        OR (NOT \(succeeded)::boolean AND coalesce(e.failing_since, \(now)::timestamptz) < \(failingCutoff)::timestamptz)
+                        THEN false ELSE e.enabled END,
+                    disabled_reason = CASE WHEN \(disable)::text IS NOT NULL THEN \(disable)::text
+                        WHEN NOT \(succeeded)::boolean AND coalesce(e.failing_since, \(now)::timestamptz) < \(failingCutoff)::timestamptz
+                        THEN 'failing for too long' ELSE e.disabled_reason END,
+                    disabled_at = CASE WHEN \(disable)::text IS NOT NULL
+                        OR (NOT \(succeeded)::boolean AND coalesce(e.failing_since, \(now)::timestamptz) < \(failingCutoff)::timestamptz)
+                        THEN \(now)::timestamptz ELSE e.disabled_at END
                 FROM held WHERE e.id = held.endpoint_id
                 RETURNING e.enabled
             )
