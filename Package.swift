@@ -58,7 +58,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "ShimBenchmark",
-            dependencies: ["Runtime", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "Runtime",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Benchmarks/ShimBenchmark"
         ),
         .executableTarget(

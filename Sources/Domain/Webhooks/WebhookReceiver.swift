@@ -111,33 +111,40 @@ public struct WebhookReceiver: Sendable {
             ? Answer(status: 202, body: "{\"id\":\"\(id.uuidString.lowercased())\"}", outcome: "accepted")
             : Answer(status: 200, body: "{\"id\":\"\(id.uuidString.lowercased())\",\"status\":\"ignored\"}", outcome: "ignored")
         let sealed = try encryption.sealPayload(body)
-        return try await database.withTransaction { connection in
-            let inserted = try await connection.query(
+        // One self-committing statement stores the event and counts it (accepted, ignored, or duplicate).
+        let outcome = answer.outcome
+        let shard = Int16.random(in: 0..<Int16(Counters.shards))
+        return try await database.withConnection { connection in
+            let rows = try await connection.query(
                 """
-                INSERT INTO webhook_events (id, source_id, source_slug, message_id, event_type, status, payload, payload_encrypted,
-                    received_at, request_id, response_status, response_body)
-                VALUES (\(id), \(source.id), \(source.slug), \(messageID), \(eventType), \(allowed ? "accepted" : "ignored"),
-                    \(sealed.data), \(sealed.encrypted), \(now), \(requestID), \(answer.status), \(answer.body))
-                ON CONFLICT (source_id, message_id) DO NOTHING RETURNING 1
+                WITH inserted AS (
+                    INSERT INTO webhook_events (id, source_id, source_slug, message_id, event_type, status, payload, payload_encrypted,
+                        received_at, request_id, response_status, response_body)
+                    VALUES (\(id), \(source.id), \(source.slug), \(messageID), \(eventType)::text, \(allowed ? "accepted" : "ignored"),
+                        \(sealed.data), \(sealed.encrypted), \(now), \(requestID)::text, \(answer.status), \(answer.body))
+                    ON CONFLICT (source_id, message_id) DO NOTHING RETURNING 1
+                ), counted AS (
+                    INSERT INTO counters (name, labels, shard, value)
+                    SELECT 'webhook_received_total', jsonb_build_object('source', \(source.slug)::text, 'outcome',
+                        CASE WHEN EXISTS (SELECT 1 FROM inserted) THEN \(outcome)::text ELSE 'duplicate' END), \(shard), 1
+                    ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+                )
+                SELECT EXISTS (SELECT 1 FROM inserted)
                 """,
                 logger: logger
             )
             var fresh = false
-            for try await _ in inserted { fresh = true }
-            var result = answer
-            if !fresh {
-                let first = try await connection.query(
-                    "SELECT response_status, response_body FROM webhook_events WHERE source_id = \(source.id) AND message_id = \(messageID)",
-                    logger: logger
-                )
-                for try await (status, body) in first.decode((Int, String).self) {
-                    result = Answer(status: status, body: body, outcome: "duplicate")
-                }
-            }
-            try await Counters.increment(
-                "webhook_received_total", labels: ["source": source.slug, "outcome": result.outcome], on: connection, logger: logger
+            for try await value in rows.decode(Bool.self) { fresh = value }
+            if fresh { return answer }
+            // A duplicate: answer as the first time (read with a fresh snapshot, so a concurrent first is seen).
+            let first = try await connection.query(
+                "SELECT response_status, response_body FROM webhook_events WHERE source_id = \(source.id) AND message_id = \(messageID)",
+                logger: logger
             )
-            return result
+            for try await (status, body) in first.decode((Int, String).self) {
+                return Answer(status: status, body: body, outcome: "duplicate")
+            }
+            return Answer(status: answer.status, body: answer.body, outcome: "duplicate")
         }
     }
 

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""webhook-receive and webhook-dispatch benchmarks (issue: webhooks).
+
+Usage: python3 Benchmarks/webhooks.py [--no-build] [--seconds 10] [--deliveries 20000]
+
+receive:  wrk -t2 -c16 with a fresh signed message per request (Benchmarks/receive.lua) against
+          `functions serve` (webhook-receive); limit p99 < 20 ms and >= 50% of pgbench -c16 -M extended
+          inserting the same row (Benchmarks/receive.pgbench), same run.
+dispatch: POST /drain over N pending deliveries to a local sink answering 200 at once (shim-benchmark sink);
+          limit >= 1,500 deliveries/s and >= 50% of the sink's own capacity measured with wrk -t2 -c16 in the
+          same run; then again with 1,000,000 finished deliveries in the table: within 20% of the first rate.
+"""
+import argparse, base64, hashlib, hmac, os, subprocess, sys, tempfile, time, uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+SECRET = "whsec_" + base64.b64encode(b"benchmark-webhook-secret-32bytes").decode()
+BODY = '{"type":"lab.result","data":{"value":42,"unit":"mg/dL"}}'
+ENV = {"SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key"}
+
+
+def sign(message_id, timestamp):
+    key = base64.b64decode(SECRET[6:])
+    mac = hmac.new(key, f"{message_id}.{timestamp}.{BODY}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def bench_receive(cluster, seconds, results):
+    cluster.psql("INSERT INTO webhook_sources (slug, scheme, secret) VALUES ('lab', 'standard', '" + SECRET + "')", "bench")
+    proc, port = benchlib.serve({"DATABASE_URL": cluster.url, "DB_POOL_SIZE": "16", **ENV}, "webhook-receive")
+    try:
+        now = int(time.time())
+        rows = [f"msg_{i}\t{now}\t{sign(f'msg_{i}', now)}" for i in range(150_000)]
+        with tempfile.NamedTemporaryFile("w", delete=False) as f:
+            f.write("\n".join(rows) + "\n")
+        os.environ.update({"SIGNED": f.name, "WRK_THREADS": "2", "BODY": BODY, "PATH_PREFIX": "/lab"})
+        results["receive"] = benchlib.wrk(f"http://127.0.0.1:{port}/lab", seconds, 16, threads=2,
+                                          script=os.path.join(os.path.dirname(os.path.abspath(__file__)), "receive.lua"))
+        os.unlink(f.name)
+    finally:
+        benchlib.stop(proc)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "receive.pgbench")
+    out = subprocess.run([os.path.join(cluster.bin, "pgbench"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
+                          "-n", "-M", "extended", "-c", "16", "-j", "2", "-T", str(seconds), "-f", script, "bench"],
+                         capture_output=True, text=True, check=True).stdout
+    results["receive_pgbench"] = float(next(l for l in out.splitlines() if l.startswith("tps")).split("=")[1].split()[0])
+
+
+def seed_deliveries(cluster, endpoint, count, status="pending"):
+    message = str(uuid.uuid4())
+    cluster.psql(f"INSERT INTO webhook_messages (id, event_type, payload, response, created_at) VALUES "
+                 f"('{message}', 'lab.result', convert_to('{BODY}', 'UTF8'), '{{}}', now())", "bench")
+    finished = "now()" if status != "pending" else "NULL"
+    cluster.psql(f"INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, finished_at) "
+                 f"SELECT gen_random_uuid(), '{message}', '{endpoint}', '{status}', {1 if status != 'pending' else 0}, now(), now(), {finished} "
+                 f"FROM generate_series(1, {count})", "bench")
+
+
+def drain_rate(port, count):
+    start = time.perf_counter()
+    status, body = benchlib.http(port, "POST", "/drain", b"", timeout=600)
+    elapsed = time.perf_counter() - start
+    assert status == 200, (status, body)
+    import json
+    report = json.loads(body)
+    assert report["succeeded"] == count, report
+    return count / elapsed
+
+
+def bench_dispatch(cluster, seconds, count, results):
+    sink_port = benchlib.free_port()
+    sink = subprocess.Popen([os.path.join(benchlib.BIN, "shim-benchmark"), "sink", str(sink_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        benchlib.wait_http(sink_port, "/")
+        results["sink"] = benchlib.wrk(f"http://127.0.0.1:{sink_port}/", seconds, 16, threads=2)["rps"]
+        endpoint = str(uuid.uuid4())
+        cluster.psql(f"INSERT INTO webhook_endpoints (id, url, event_types, secret) VALUES "
+                     f"('{endpoint}', 'http://127.0.0.1:{sink_port}/in', '{{lab.*}}', '{SECRET}')", "bench")
+        env = {"DATABASE_URL": cluster.url, "DB_POOL_SIZE": "32", "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
+               "WEBHOOK_DRAIN_BUDGET_SECONDS": "600", **ENV}
+        proc, port = benchlib.serve(env, "webhook-dispatch")
+        try:
+            seed_deliveries(cluster, endpoint, count)
+            cluster.psql("VACUUM ANALYZE", "bench")
+            results["drain_empty"] = drain_rate(port, count)
+            seed_deliveries(cluster, endpoint, 1_000_000, status="succeeded")
+            cluster.psql("VACUUM ANALYZE", "bench")
+            seed_deliveries(cluster, endpoint, count)
+            results["drain_full"] = drain_rate(port, count)
+        finally:
+            benchlib.stop(proc)
+    finally:
+        benchlib.stop(sink)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--deliveries", type=int, default=20_000)
+    args = parser.parse_args()
+    if not args.no_build:
+        benchlib.build()
+    cluster = benchlib.Cluster()
+    results = {}
+    try:
+        subprocess.run([os.path.join(benchlib.BIN, "functions"), "migrate"], check=True, capture_output=True,
+                       env={"PATH": os.environ["PATH"], "DATABASE_URL": cluster.url})
+        bench_receive(cluster, args.seconds, results)
+        bench_dispatch(cluster, args.seconds, args.deliveries, results)
+    finally:
+        cluster.stop()
+    receive = results["receive"]
+    ratio = receive["rps"] / results["receive_pgbench"]
+    drain_ratio = results["drain_empty"] / results["sink"]
+    full_ratio = results["drain_full"] / results["drain_empty"]
+    rows = [
+        (f"receive, wrk -t2 -c16 -d{args.seconds}s, a new signed message per request", f"{receive['rps']:,.0f} req/s",
+         f"≥ 50% of pgbench ({results['receive_pgbench']:,.0f} tps, same INSERT, -c16)", f"{ratio:.0%}",
+         ratio >= 0.5 and receive["non2xx"] == 0),
+        ("receive p99", f"{receive.get('p99_ms', 99):.2f} ms", "< 20 ms", f"{receive.get('p99_ms', 99) / 20:.2f}× of limit",
+         receive.get("p99_ms", 99) < 20),
+        (f"dispatch: drain {args.deliveries:,} deliveries to a local sink", f"{results['drain_empty']:,.0f} deliveries/s",
+         "≥ 1,500/s", f"{results['drain_empty'] / 1500:.2f}× of limit", results["drain_empty"] >= 1500),
+        ("sink capacity, wrk -t2 -c16", f"{results['sink']:,.0f} req/s", "dispatch ≥ 50% of it", f"{drain_ratio:.0%}",
+         drain_ratio >= 0.5),
+        ("dispatch with 1,000,000 finished deliveries in the table", f"{results['drain_full']:,.0f} deliveries/s",
+         "within 20% of the empty-table rate", f"{full_ratio:.0%}", abs(1 - full_ratio) <= 0.2),
+    ]
+    print("| measure | result | limit | ratio | ok |\n|---|---|---|---|---|")
+    for name, value, limit, ratio_text, ok in rows:
+        print(f"| {name} | {value} | {limit} | {ratio_text} | {'yes' if ok else 'NO'} |")
+    print(f"\nreceive non-2xx responses: {receive['non2xx']}")
+    return 0 if all(row[4] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
