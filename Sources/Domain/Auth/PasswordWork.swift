@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+public import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +9,7 @@ import Glibc
 /// A small dedicated thread pool for password hashing, so PBKDF2 (hundreds of milliseconds of CPU) never
 /// runs on an event loop or a cooperative-pool thread: a login flood queues here while `/health` and every
 /// other request keep their threads.
-public struct PasswordWork: Sendable {
+public struct PasswordWork: Service {
     private let pool: NIOThreadPool
 
     /// The process-wide pool: one thread per core, at most 4.
@@ -19,6 +20,12 @@ public struct PasswordWork: Sendable {
         let pool = NIOThreadPool(numberOfThreads: threads)
         pool.start()
         self.pool = pool
+    }
+
+    /// Lives as a service in the process's service group: on shutdown its threads finish queued work and stop.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await pool.shutdownGracefully()
     }
 
     /// Runs `work` on the pool and returns its result.

@@ -8,9 +8,9 @@ enum FunctionCatalog {
     static let names = ["login", "refresh", "webhook-receive", "webhook-dispatch", "metrics"]
 
     /// Builds every function.
-    static func make(database: Database, configuration: AppConfiguration) throws -> [any HTTPFunction] {
+    static func make(database: Database, configuration: AppConfiguration, work: PasswordWork = .shared) throws -> [any HTTPFunction] {
         let access = PrivateAccess(token: configuration.internalToken)
-        let auth = AuthService(database: database, secretKey: try configuration.requireSecretKey(), settings: configuration.auth)
+        let auth = AuthService(database: database, secretKey: try configuration.requireSecretKey(), settings: configuration.auth, work: work)
         return [
             Login(auth: auth),
             Refresh(auth: auth),

@@ -15,10 +15,15 @@ enum Server {
     }
 
     /// Builds the runtime for `configuration` over `database` (used by the commands and by tests).
-    static func makeRuntime(configuration: AppConfiguration, database: Database, logger: Logger) throws -> FunctionsRuntime {
+    static func makeRuntime(
+        configuration: AppConfiguration,
+        database: Database,
+        work: PasswordWork = .shared,
+        logger: Logger
+    ) throws -> FunctionsRuntime {
         try FunctionsRuntime(
             configuration: configuration.runtime,
-            functions: try FunctionCatalog.make(database: database, configuration: configuration),
+            functions: try FunctionCatalog.make(database: database, configuration: configuration, work: work),
             logger: logger,
             readiness: { _ in await database.ping(timeout: .seconds(2)) },
             errorMapper: ErrorMapping.map
@@ -33,9 +38,11 @@ enum Server {
     ) async throws {
         let logger = Logger(label: "functions")
         let database = try Database(configuration: try configuration.requireDatabase(), logger: Logger(label: "postgres"))
-        let runtime = try makeRuntime(configuration: configuration, database: database, logger: logger)
+        // Password hashing gets its own small pool, a service like the others so shutdown stops it cleanly.
+        let work = PasswordWork(threads: min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4))
+        let runtime = try makeRuntime(configuration: configuration, database: database, work: work, logger: logger)
         try await runtime.run(
-            services: [database.service],
+            services: [database.service, work],
             beforeServing: {
                 if migrate { try await Migrate.apply(database: database, logger: logger) }
             },
