@@ -194,5 +194,55 @@ public enum Migrations {
                 """,
             ]
         ),
+        Migration(
+            version: 4,
+            name: "alerts",
+            statements: [
+                """
+                CREATE TABLE alerts (
+                    id uuid PRIMARY KEY,
+                    alert_type text NOT NULL,
+                    severity text NOT NULL CHECK (severity IN ('info', 'warning', 'error', 'critical')),
+                    subject text NOT NULL,
+                    message bytea NOT NULL,
+                    message_encrypted boolean NOT NULL DEFAULT false,
+                    recipients text[] NOT NULL,
+                    links text[] NOT NULL DEFAULT '{}',
+                    idempotency_key text UNIQUE,
+                    response text,
+                    request_id text,
+                    created_at timestamptz NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE alert_sends (
+                    id uuid PRIMARY KEY,
+                    alert_id uuid NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+                    channel text NOT NULL CHECK (channel IN ('email', 'slack')),
+                    status text NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+                    attempts integer NOT NULL DEFAULT 0,
+                    next_attempt_at timestamptz NOT NULL,
+                    claim_token uuid,
+                    claimed_until timestamptz,
+                    provider_message_id text,
+                    last_error text,
+                    created_at timestamptz NOT NULL,
+                    finished_at timestamptz
+                )
+                """,
+                "CREATE INDEX alert_sends_due ON alert_sends (next_attempt_at) WHERE status = 'pending'",
+                """
+                CREATE TABLE alert_send_attempts (
+                    send_id uuid NOT NULL REFERENCES alert_sends (id) ON DELETE CASCADE,
+                    attempt integer NOT NULL,
+                    started_at timestamptz NOT NULL,
+                    duration_ms integer NOT NULL,
+                    status_code integer,
+                    error text,
+                    PRIMARY KEY (send_id, attempt)
+                )
+                """,
+            ]
+        ),
     ]
 }

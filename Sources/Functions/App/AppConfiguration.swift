@@ -20,6 +20,8 @@ struct AppConfiguration: Sendable {
     var encryption: FieldEncryption
     /// Retry schedule, timeouts, budgets, SSRF switch.
     var webhooks: WebhookSettings
+    /// Email backend, Slack, PDF, alert retries.
+    var alerts: AlertSettings
 
     /// Reads and validates the environment; the error names the one setting at fault.
     init(environment: [String: String]) throws(ConfigurationError) {
@@ -74,6 +76,47 @@ struct AppConfiguration: Sendable {
         webhooks.immediateBudget = .milliseconds(try reader.integer("WEBHOOK_IMMEDIATE_BUDGET_MS", default: 0, range: 0...10_000))
         webhooks.maxReceiveBytes = try reader.integer("WEBHOOK_MAX_BODY_BYTES", default: 1024 * 1024, range: 1024...(32 * 1024 * 1024))
         self.webhooks = webhooks
+        var alerts = AlertSettings()
+        if let backend = reader.string("EMAIL_BACKEND") {
+            guard let parsed = AlertSettings.EmailBackend(setting: backend) else {
+                throw ConfigurationError(name: "EMAIL_BACKEND", reason: "must be console, mailgun or sendgrid")
+            }
+            alerts.backend = parsed
+        }
+        alerts.from = reader.string("DEFAULT_FROM_EMAIL") ?? alerts.from
+        alerts.defaultRecipients = (reader.string("ALERT_RECIPIENTS") ?? "").split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for recipient in alerts.defaultRecipients where !EmailAddress.isValid(recipient) {
+            throw ConfigurationError(name: "ALERT_RECIPIENTS", reason: "must be comma-separated email addresses")
+        }
+        alerts.portalBaseURL = reader.string("PORTAL_BASE_URL") ?? alerts.portalBaseURL
+        alerts.mailgunAPIKey = reader.string("MAILGUN_API_KEY")
+        alerts.mailgunDomain = reader.string("MAILGUN_DOMAIN")
+        alerts.mailgunBaseURL = reader.string("MAILGUN_BASE_URL") ?? alerts.mailgunBaseURL
+        alerts.sendgridAPIKey = reader.string("SENDGRID_API_KEY")
+        alerts.sendgridBaseURL = reader.string("SENDGRID_BASE_URL") ?? alerts.sendgridBaseURL
+        if alerts.backend == .mailgun, alerts.mailgunAPIKey == nil || alerts.mailgunDomain == nil {
+            throw ConfigurationError(name: "MAILGUN_API_KEY", reason: "and MAILGUN_DOMAIN are required with EMAIL_BACKEND=mailgun")
+        }
+        if alerts.backend == .sendgrid, alerts.sendgridAPIKey == nil {
+            throw ConfigurationError(name: "SENDGRID_API_KEY", reason: "is required with EMAIL_BACKEND=sendgrid")
+        }
+        if try reader.bool("SLACK_ENABLED", default: false) {
+            guard let url = reader.string("SLACK_WEBHOOK_URL") else {
+                throw ConfigurationError(name: "SLACK_WEBHOOK_URL", reason: "is required when SLACK_ENABLED=true")
+            }
+            alerts.slackWebhookURL = url
+        }
+        alerts.attachPDF = try reader.bool("ALERT_ATTACH_PDF", default: false)
+        if let text = reader.string("ALERT_RETRY_SCHEDULE") {
+            guard let schedule = RetrySchedule(parsing: text) else {
+                throw ConfigurationError(name: "ALERT_RETRY_SCHEDULE", reason: "must be comma-separated seconds")
+            }
+            alerts.schedule = schedule
+        }
+        alerts.timeout = .seconds(try reader.integer("ALERT_TIMEOUT_SECONDS", default: 20, range: 1...120))
+        alerts.lease = alerts.timeout * 3
+        self.alerts = alerts
     }
 
     /// The signing key, or the error that start-up prints when it is missing.

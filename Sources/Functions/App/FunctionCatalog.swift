@@ -5,7 +5,7 @@ import Runtime
 /// same names (a test holds them together).
 enum FunctionCatalog {
     /// Every function name, in the order they are registered.
-    static let names = ["login", "refresh", "webhook-receive", "webhook-dispatch", "metrics"]
+    static let names = ["login", "refresh", "webhook-receive", "webhook-dispatch", "send-alert", "metrics"]
 
     /// Builds every function.
     static func make(database: Database, configuration: AppConfiguration, work: PasswordWork = .shared) throws -> [any HTTPFunction] {
@@ -22,6 +22,11 @@ enum FunctionCatalog {
                 dispatcher: WebhookDispatcher(database: database, encryption: configuration.encryption, settings: configuration.webhooks),
                 access: access,
                 immediateBudget: configuration.webhooks.immediateBudget
+            ),
+            SendAlert(
+                alerts: AlertService(database: database, settings: configuration.alerts, encryption: configuration.encryption),
+                access: access,
+                defaultRecipients: configuration.alerts.defaultRecipients
             ),
             Metrics(database: database, access: access),
         ]
