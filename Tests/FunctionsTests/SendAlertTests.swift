@@ -1,0 +1,326 @@
+import Domain
+import Foundation
+import Logging
+import Runtime
+import Testing
+import TestSupport
+
+@testable import Functions
+
+/// send-alert over a real database and real provider stand-ins (local HTTP servers that check each request).
+struct AlertHarness: Sendable {
+    let database: Database
+    let clock: TestClock
+    let service: AlertService
+    let invoker: FunctionInvoker
+
+    init(database: Database, settings: AlertSettings, realDataMode: Bool = false) throws {
+        self.database = database
+        let clock = TestClock()
+        self.clock = clock
+        let encryption = try FieldEncryption(key: WebhookHarness.fernetKey, realDataMode: realDataMode)
+        self.service = AlertService(database: database, settings: settings, encryption: encryption, clock: clock.clock)
+        var logger = Logger(label: "alert-test")
+        logger.logLevel = .critical
+        self.invoker = FunctionInvoker(
+            registry: try FunctionRegistry(
+                functions: [SendAlert(alerts: service, access: PrivateAccess(token: nil), defaultRecipients: settings.defaultRecipients)],
+                target: "send-alert"
+            ),
+            logger: logger, errorMapper: ErrorMapping.map
+        )
+    }
+
+    func submit(_ json: String) async -> FunctionResponse {
+        await invoker.invoke(FunctionRequest(method: .post, path: "/", headers: [.contentType: "application/json"], body: Data(json.utf8)))
+    }
+
+    func drain() async throws -> AlertService.DrainReport { try await service.drain(budget: .seconds(10), logger: TestDatabase.quietLogger) }
+
+    static func alert(key: String? = nil, subject: String = "Drift detected on ward 3") -> String {
+        let keyPart = key.map { #","idempotency_key":"\#($0)""# } ?? ""
+        return #"{"alert_type":"drift_detected","severity":"critical","subject":"\#(subject)","message":"Values moved.\nSee the dashboard.","recipients":["oncall@example.com","team@example.org"],"links":["https://grafana.example.org/d/1"]\#(keyPart)}"#
+    }
+}
+
+extension AlertSettings {
+    static func testing(_ backend: EmailBackend, base: String = "http://127.0.0.1:9") -> AlertSettings {
+        var settings = AlertSettings()
+        settings.backend = backend
+        settings.from = "alerts@example.org"
+        settings.portalBaseURL = "https://portal.example.org"
+        settings.mailgunAPIKey = "key-mailgun-test"
+        settings.mailgunDomain = "mg.example.org"
+        settings.mailgunBaseURL = base
+        settings.sendgridAPIKey = "SG.test-key"
+        settings.sendgridBaseURL = base
+        settings.schedule = RetrySchedule(delays: [0, 30, 120, 600], jitter: 0)
+        settings.timeout = .seconds(2)
+        settings.lease = .seconds(6)
+        return settings
+    }
+}
+
+@Suite("send-alert: providers checked as documented, retried, never sent twice")
+struct SendAlertTests {
+    func withHarness(_ settings: AlertSettings, realDataMode: Bool = false, _ body: @escaping @Sendable (AlertHarness) async throws -> Void) async throws {
+        try await TestDatabase.with(suite: "send-alert-\(UUID().uuidString.prefix(8))") { database in
+            try await body(try AlertHarness(database: database, settings: settings, realDataMode: realDataMode))
+        }
+    }
+
+    @Test("Mailgun: form POST with basic auth, repeated to, text and html, a PDF attachment whose text reads back")
+    func mailgun() async throws {
+        let sink = WebhookSink { _, _ in .init(status: 200, headers: ["Content-Type": "application/json"], body: #"{"id":"<2026.abc@mg.example.org>","message":"Queued. Thank you."}"#) }
+        try await sink.run { base in
+            var settings = AlertSettings.testing(.mailgun, base: base)
+            settings.attachPDF = true
+            try await withHarness(settings) { harness in
+                let response = await harness.submit(AlertHarness.alert())
+                #expect(response.status == .accepted)
+                #expect((response.json["channels"] as? [String: String]) == ["email": "sent"])
+                let request = try #require(sink.requests.first)
+                #expect(request.path == "/v3/mg.example.org/messages")
+                #expect(request.headers["authorization"] == "Basic " + Data("api:key-mailgun-test".utf8).base64EncodedString())
+                let contentType = try #require(request.headers["content-type"])
+                #expect(contentType.hasPrefix("multipart/form-data; boundary="))
+                let parts = Multipart.parse(request.body, boundary: String(contentType.split(separator: "=", maxSplits: 1)[1]))
+                #expect(parts.filter { $0.name == "to" }.map(\.text) == ["oncall@example.com", "team@example.org"])
+                #expect(parts.first { $0.name == "from" }?.text == "alerts@example.org")
+                #expect(parts.first { $0.name == "subject" }?.text == "[CRITICAL] Drift detected on ward 3")
+                let text = try #require(parts.first { $0.name == "text" }?.text)
+                #expect(text.contains("Values moved.") && text.contains("https://portal.example.org/alerts/"))
+                #expect(parts.first { $0.name == "html" }?.text.contains("<a href=\"https://portal.example.org/alerts/") == true)
+                let attachment = try #require(parts.first { $0.name == "attachment" })
+                #expect(attachment.filename?.hasSuffix(".pdf") == true && attachment.contentType == "application/pdf")
+                let pdfText = try PDFText.extract(attachment.data)
+                #expect(pdfText.contains("Alert: Drift detected on ward 3") && pdfText.contains("Severity: critical") && pdfText.contains("Values moved."))
+            }
+        }
+    }
+
+    @Test("SendGrid: v3 JSON with bearer auth, plain before HTML, base64 attachment; 202 with X-Message-Id")
+    func sendgrid() async throws {
+        let sink = WebhookSink { _, _ in .init(status: 202, headers: ["X-Message-Id": "sg-123"], body: "") }
+        try await sink.run { base in
+            var settings = AlertSettings.testing(.sendgrid, base: base)
+            settings.attachPDF = true
+            try await withHarness(settings) { harness in
+                #expect(await harness.submit(AlertHarness.alert()).status == .accepted)
+                let request = try #require(sink.requests.first)
+                #expect(request.path == "/v3/mail/send")
+                #expect(request.headers["authorization"] == "Bearer SG.test-key")
+                let json = try #require(try JSONSerialization.jsonObject(with: request.body) as? [String: Any])
+                let to = ((json["personalizations"] as? [[String: Any]])?.first?["to"] as? [[String: String]])?.map { $0["email"] ?? "" }
+                #expect(to == ["oncall@example.com", "team@example.org"])
+                #expect((json["from"] as? [String: String])?["email"] == "alerts@example.org")
+                #expect((json["content"] as? [[String: String]])?.map { $0["type"] ?? "" } == ["text/plain", "text/html"])
+                let attachment = try #require((json["attachments"] as? [[String: String]])?.first)
+                #expect(attachment["type"] == "application/pdf")
+                let pdf = try #require(Data(base64Encoded: attachment["content"] ?? ""))
+                #expect(try PDFText.extract(pdf).contains("Drift detected"))
+                let provider = try await harness.database.withConnection { connection in
+                    var ids: [String?] = []
+                    for try await id in try await connection.query("SELECT provider_message_id FROM alert_sends", logger: TestDatabase.quietLogger).decode(String?.self) { ids.append(id) }
+                    return ids
+                }
+                #expect(provider == ["sg-123"])
+            }
+        }
+    }
+
+    @Test("Slack gets a short message with severity and link")
+    func slack() async throws {
+        let sink = WebhookSink { _, _ in .init(status: 200, body: "ok") }
+        try await sink.run { base in
+            var settings = AlertSettings.testing(.console)
+            settings.slackWebhookURL = base + "/services/T/B/X"
+            try await withHarness(settings) { harness in
+                let response = await harness.submit(AlertHarness.alert())
+                #expect((response.json["channels"] as? [String: String]) == ["email": "sent", "slack": "sent"])
+                let slackRequest = try #require(sink.requests.first)
+                let body = try #require(try JSONSerialization.jsonObject(with: slackRequest.body) as? [String: String])
+                #expect(body["text"]?.contains("[CRITICAL] Drift detected on ward 3") == true)
+                #expect(body["text"]?.contains("https://portal.example.org/alerts/") == true)
+            }
+        }
+    }
+
+    @Test("429 and 5xx are retried (Retry-After honoured) until the third attempt succeeds; a 401 fails for good with the reason")
+    func retries() async throws {
+        let sink = WebhookSink { index, request in
+            if request.headers["authorization"] == "Bearer SG.bad" { return .init(status: 401, body: #"{"errors":[{"message":"The provided authorization grant is invalid"}]}"#) }
+            switch index {
+            case 0: return .init(status: 429, headers: ["Retry-After": "90"], body: "{}")
+            case 1: return .init(status: 503, body: "{}")
+            default: return .init(status: 202, headers: ["X-Message-Id": "third"], body: "")
+            }
+        }
+        try await sink.run { base in
+            try await withHarness(AlertSettings.testing(.sendgrid, base: base)) { harness in
+                let response = await harness.submit(AlertHarness.alert())
+                #expect((response.json["channels"] as? [String: String]) == ["email": "pending"])
+                let early = try await harness.drain()
+                #expect(early.claimed == 0)
+                harness.clock.advance(seconds: 90)
+                let second = try await harness.drain()
+                #expect(second.retrying == 1)
+                harness.clock.advance(seconds: 120)
+                let third = try await harness.drain()
+                #expect(third.sent == 1)
+                #expect(sink.requests.count == 3)
+            }
+            var bad = AlertSettings.testing(.sendgrid, base: base)
+            bad.sendgridAPIKey = "SG.bad"
+            try await withHarness(bad) { harness in
+                let response = await harness.submit(AlertHarness.alert())
+                #expect((response.json["channels"] as? [String: String]) == ["email": "failed"])
+                let reason = try await harness.database.withConnection { connection in
+                    var reasons: [String?] = []
+                    for try await text in try await connection.query("SELECT last_error FROM alert_sends", logger: TestDatabase.quietLogger).decode(String?.self) { reasons.append(text) }
+                    return reasons.first ?? nil
+                }
+                #expect(reason == "HTTP 401: The provided authorization grant is invalid")
+            }
+        }
+    }
+
+    @Test("the same idempotency key returns the first answer and sends nothing again")
+    func idempotent() async throws {
+        let sink = WebhookSink { _, _ in .init(status: 202, body: "") }
+        try await sink.run { base in
+            try await withHarness(AlertHarness.settingsSendGrid(base)) { harness in
+                let first = await harness.submit(AlertHarness.alert(key: "incident-42"))
+                let second = await harness.submit(AlertHarness.alert(key: "incident-42", subject: "Different"))
+                #expect(first.status == .accepted && second.text == first.text)
+                #expect(sink.requests.count == 1)
+            }
+        }
+    }
+
+    @Test("two drains at once send each due alert once")
+    func concurrentDrains() async throws {
+        let sink = WebhookSink { index, _ in index < 10 ? .init(status: 503, body: "") : .init(status: 202, body: "") }
+        try await sink.run { base in
+            try await withHarness(AlertHarness.settingsSendGrid(base)) { harness in
+                for index in 0..<10 { _ = await harness.submit(AlertHarness.alert(subject: "Alert \(index)")) }
+                #expect(sink.requests.count == 10)
+                harness.clock.advance(seconds: 30)
+                async let first = harness.drain()
+                async let second = harness.drain()
+                let reports = try await [first, second]
+                #expect(reports.map(\.sent).reduce(0, +) == 10)
+                #expect(sink.requests.count == 20)
+                let subjects = sink.requests.dropFirst(10).compactMap { request -> String? in
+                    (try? JSONSerialization.jsonObject(with: request.body) as? [String: Any])?["subject"] as? String
+                }
+                #expect(Set(subjects).count == 10)
+            }
+        }
+    }
+
+    @Test("bad input is a 400 with field errors and stores nothing", arguments: [
+        (#"{"severity":"critical","subject":"s","message":"m"}"#, "alert_type"),
+        (#"{"alert_type":"t","severity":"apocalyptic","subject":"s","message":"m"}"#, "severity"),
+        (#"{"alert_type":"t","severity":"info","subject":"s","message":"m","recipients":["not-an-email"]}"#, "recipients"),
+        (#"{"alert_type":"t","severity":"info","subject":"\#(String(repeating: "x", count: 201))","message":"m"}"#, "subject"),
+        (#"{"alert_type":"t","severity":"info","subject":"a\nBcc: x@y.z","message":"m"}"#, "subject"),
+        (#"{"alert_type":"t","severity":"info","subject":"s","message":"","recipients":["a@b.co"]}"#, "message"),
+        (#"{"alert_type":"t","severity":"info","subject":"s","message":"m","links":["javascript:alert(1)"]}"#, "links"),
+        ("[1,2]", "non_field_errors"),
+        ("{", "non_field_errors"),
+    ])
+    func badInput(body: String, field: String) async throws {
+        try await withHarness(AlertSettings.testing(.console)) { harness in
+            let response = await harness.submit(body)
+            #expect(response.status == .badRequest)
+            #expect((response.json["errors"] as? [String: Any])?[field] != nil, "\(response.text)")
+            let count = try await harness.database.withConnection { connection in
+                var count = 0
+                for try await value in try await connection.query("SELECT count(*)::int FROM alerts", logger: TestDatabase.quietLogger).decode(Int.self) { count = value }
+                return count
+            }
+            #expect(count == 0)
+        }
+    }
+
+    @Test("a CloudEvent whose data is the alert works; the message is encrypted at rest in REAL_DATA_MODE")
+    func cloudEventAndEncryption() async throws {
+        try await withHarness(AlertSettings.testing(.console), realDataMode: true) { harness in
+            let response = await harness.invoker.invoke(
+                FunctionRequest(
+                    method: .post, path: "/",
+                    headers: [
+                        HTTPField.Name("ce-specversion")!: "1.0", HTTPField.Name("ce-id")!: "1", HTTPField.Name("ce-source")!: "//monitor",
+                        HTTPField.Name("ce-type")!: "alert.raised", .contentType: "application/json",
+                    ],
+                    body: Data(AlertHarness.alert().utf8)
+                )
+            )
+            #expect(response.status == .accepted)
+            let stored = try await harness.database.withConnection { connection in
+                var rows: [(Data, Bool)] = []
+                for try await row in try await connection.query("SELECT message, message_encrypted FROM alerts", logger: TestDatabase.quietLogger).decode((Data, Bool).self) { rows.append(row) }
+                return rows
+            }
+            #expect(stored.count == 1 && stored[0].1)
+            #expect(!String(decoding: stored[0].0, as: UTF8.self).contains("Values moved"))
+        }
+    }
+}
+
+extension AlertHarness {
+    static func settingsSendGrid(_ base: String) -> AlertSettings { AlertSettings.testing(.sendgrid, base: base) }
+}
+
+/// Reads multipart/form-data the way a provider would.
+enum Multipart {
+    struct Part {
+        var name: String
+        var filename: String?
+        var contentType: String?
+        var data: Data
+        var text: String { String(decoding: data, as: UTF8.self) }
+    }
+
+    static func parse(_ body: Data, boundary: String) -> [Part] {
+        var parts: [Part] = []
+        let delimiter = Data("--\(boundary)".utf8)
+        var rest = body[...]
+        while let start = rest.range(of: delimiter) {
+            rest = rest[start.upperBound...]
+            guard rest.starts(with: Data("\r\n".utf8)), let end = rest.range(of: Data("\r\n--\(boundary)".utf8)) else { break }
+            let part = rest[(rest.startIndex + 2)..<end.lowerBound]
+            guard let split = part.range(of: Data("\r\n\r\n".utf8)) else { continue }
+            let headers = String(decoding: part[..<split.lowerBound], as: UTF8.self)
+            func value(_ key: String) -> String? {
+                guard let range = headers.range(of: "\(key)=\"") else { return nil }
+                return String(headers[range.upperBound...].prefix { $0 != "\"" })
+            }
+            let type = headers.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("content-type:") }
+                .map { $0.dropFirst("content-type:".count).trimmingCharacters(in: .whitespaces) }
+            parts.append(Part(name: value("name") ?? "", filename: value("filename"), contentType: type, data: Data(part[split.upperBound...])))
+            rest = rest[end.lowerBound...]
+        }
+        return parts
+    }
+}
+
+/// `pdftotext` (poppler-utils) on a PDF, to prove it opens and says what it should.
+enum PDFText {
+    static func extract(_ pdf: Data) throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pdf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let input = folder.appendingPathComponent("in.pdf")
+        let output = folder.appendingPathComponent("out.txt")
+        try pdf.write(to: input)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/pdftotext")
+        process.arguments = [input.path, output.path]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw CocoaError(.fileReadCorruptFile) }
+        return try String(contentsOf: output, encoding: .utf8)
+    }
+}
