@@ -2,7 +2,8 @@ import Domain
 import Foundation
 import Runtime
 
-/// `metrics`: `GET /` answers the Prometheus text exposition (0.0.4) of the durable counters in PostgreSQL.
+/// `metrics`: `GET /` answers the Prometheus text exposition (0.0.4) of the counters and open-work gauges in
+/// PostgreSQL, read in one snapshot. PostgreSQL down is a 503, never a partial page.
 struct Metrics: HTTPFunction {
     let name = "metrics"
     let database: Database
@@ -15,26 +16,52 @@ struct Metrics: HTTPFunction {
             throw HTTPError.methodNotAllowed(request.method, allowed: [.get])
         }
         let logger = context.logger
-        let samples = try await database.withConnection { try await Counters.all(on: $0, logger: logger) }
+        let samples = try await database.withConnection { try await MetricsSnapshot.read(on: $0, logger: logger) }
         return .text(PrometheusText.render(samples), contentType: PrometheusText.contentType)
     }
 }
 
-/// Prometheus text format 0.0.4 for counter samples.
+/// Prometheus text format 0.0.4.
 enum PrometheusText {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    static func render(_ samples: [Counters.Sample]) -> String {
+    /// What each family means, for `# HELP`.
+    static let help: [String: String] = [
+        "auth_login_total": "Login attempts by outcome (success, failure, throttled).",
+        "auth_refresh_total": "Refresh attempts by outcome (success, reuse_detected, blacklisted, inactive_user, legacy_accepted, family_expired).",
+        "auth_revoke_total": "Logouts (refresh-token family revocations).",
+        "auth_user_admin_total": "User administration actions by action.",
+        "auth_refresh_families_live": "Refresh-token families neither revoked nor expired (capped at 100000).",
+        "webhook_received_total": "Incoming webhooks by source and outcome (accepted, ignored, duplicate, rejected).",
+        "webhook_messages_total": "Events published for outgoing webhooks.",
+        "webhook_deliveries_created_total": "Outgoing webhook deliveries created.",
+        "webhook_attempts_total": "Outgoing webhook attempts by outcome (succeeded, retrying, failed).",
+        "webhook_endpoints_disabled_total": "Endpoints disabled automatically (410 or failing too long).",
+        "webhook_deliveries_due": "Webhook deliveries due now (capped at 100000).",
+        "webhook_deliveries_oldest_due_seconds": "Age of the oldest due webhook delivery.",
+        "webhook_endpoints_disabled": "Endpoints currently disabled.",
+        "alerts_total": "Alerts accepted by severity.",
+        "alert_sends_total": "Alert sends by channel and outcome (sent, retrying, failed).",
+        "alert_sends_due": "Alert sends due now (capped at 100000).",
+        "alert_sends_oldest_due_seconds": "Age of the oldest due alert send.",
+    ]
+
+    static func render(_ samples: [MetricsSnapshot.Sample]) -> String {
         var out = ""
-        var current: String?
-        for sample in samples where isValidName(sample.name) {
-            if sample.name != current {
-                current = sample.name
-                out += "# HELP \(sample.name) Durable counter kept in PostgreSQL.\n# TYPE \(sample.name) counter\n"
+        let families = Dictionary(grouping: samples.filter { isValidName($0.name) }, by: \.name)
+        for name in families.keys.sorted() {
+            let series = families[name]!
+            let kind = name.hasSuffix("_total") ? "counter" : "gauge"
+            out += "# HELP \(name) \(help[name] ?? "Durable series kept in PostgreSQL.")\n# TYPE \(name) \(kind)\n"
+            for sample in series.sorted(by: { labels($0.labels) < labels($1.labels) }) {
+                out += name + labels(sample.labels) + " " + format(sample.value) + "\n"
             }
-            out += sample.name + labels(sample.labels) + " \(sample.value)\n"
         }
         return out
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 
     static func labels(_ labels: [String: String]) -> String {

@@ -1,0 +1,102 @@
+import Domain
+import Foundation
+import Logging
+import Runtime
+import Testing
+import TestSupport
+
+@testable import Functions
+
+/// Checks an exposition the way Prometheus would read it: HELP and TYPE before each family, counters end in
+/// `_total`, no duplicate series, numeric values, a final newline.
+enum ExpositionCheck {
+    static func problems(_ text: String) -> [String] {
+        var problems: [String] = []
+        if !text.isEmpty && !text.hasSuffix("\n") { problems.append("no final newline") }
+        var helped = Set<String>()
+        var typed: [String: String] = [:]
+        var series = Set<String>()
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+            if line.hasPrefix("# HELP ") {
+                helped.insert(String(line.dropFirst(7).split(separator: " ")[0]))
+            } else if line.hasPrefix("# TYPE ") {
+                let parts = line.dropFirst(7).split(separator: " ")
+                guard parts.count == 2, ["counter", "gauge"].contains(parts[1]) else { problems.append("bad TYPE: \(line)"); continue }
+                typed[String(parts[0])] = String(parts[1])
+            } else {
+                let name = String(line.prefix { $0 != "{" && $0 != " " })
+                guard helped.contains(name), let type = typed[name] else { problems.append("sample before HELP/TYPE: \(line)"); continue }
+                if type == "counter" && !name.hasSuffix("_total") { problems.append("counter without _total: \(name)") }
+                guard let space = line.lastIndex(of: " "), Double(line[line.index(after: space)...]) != nil else {
+                    problems.append("bad value: \(line)")
+                    continue
+                }
+                let key = String(line[..<space])
+                if !series.insert(key).inserted { problems.append("duplicate series: \(key)") }
+            }
+        }
+        return problems
+    }
+
+    static func value(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+}
+
+@Suite("metrics: one snapshot, every family well formed, counters move as the functions act")
+struct MetricsTests {
+    @Test("after logins, refreshes, webhooks and alerts the exposition is clean and the numbers match")
+    func exposition() async throws {
+        try await TestDatabase.with(suite: "metrics-\(UUID().uuidString.prefix(8))") { database in
+            let auth = try AuthHarness(database: database)
+            let user = try await auth.makeUser()
+            let tokens = try await auth.tokens(for: user)
+            _ = await auth.login(user.username, "wrong password")
+            _ = await auth.refresh(tokens.refresh)
+            _ = await auth.refresh(tokens.refresh)
+            let hooks = try WebhookHarness(database: database)
+            let (slug, secret) = try await hooks.addSource()
+            _ = await hooks.receive(slug: slug, secret: secret, body: #"{"type":"a.b"}"#, id: "m1")
+            _ = await hooks.receive(slug: slug, secret: secret, body: #"{"type":"a.b"}"#, id: "m1")
+            _ = try await hooks.addEndpoint(url: "http://127.0.0.1:9/x", types: ["a.*"])
+            _ = await hooks.publish(#"{"type":"a.c","data":{}}"#)
+            let alerts = try AlertHarness(database: database, settings: .testing(.console))
+            _ = await alerts.submit(AlertHarness.alert())
+
+            let metrics = Metrics(database: database, access: PrivateAccess(token: "a-very-long-internal-token-for-tests-0001"))
+            let invoker = FunctionInvoker(registry: try FunctionRegistry(functions: [metrics], target: "metrics"), logger: Logger(label: "m"), errorMapper: ErrorMapping.map)
+            let unauthorized = await invoker.invoke(FunctionRequest(method: .get, path: "/"))
+            #expect(unauthorized.status == .unauthorized)
+            let response = await invoker.invoke(
+                FunctionRequest(method: .get, path: "/", headers: [.authorization: "Bearer a-very-long-internal-token-for-tests-0001"])
+            )
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
+            let text = response.text
+            #expect(ExpositionCheck.problems(text) == [])
+            #expect(ExpositionCheck.value(text, #"auth_login_total{outcome="success"}"#) == 1)
+            #expect(ExpositionCheck.value(text, #"auth_login_total{outcome="failure"}"#) == 1)
+            #expect(ExpositionCheck.value(text, #"auth_refresh_total{outcome="success"}"#) == 1)
+            #expect(ExpositionCheck.value(text, #"auth_refresh_total{outcome="reuse_detected"}"#) == 1)
+            #expect(ExpositionCheck.value(text, #"webhook_received_total{outcome="accepted",source="\#(slug)"}"#) == 1)
+            #expect(ExpositionCheck.value(text, #"webhook_received_total{outcome="duplicate",source="\#(slug)"}"#) == 1)
+            #expect(ExpositionCheck.value(text, "webhook_deliveries_due") == 1)
+            #expect(ExpositionCheck.value(text, #"alert_sends_total{channel="email",outcome="sent"}"#) == 1)
+            #expect(ExpositionCheck.value(text, #"alerts_total{severity="critical"}"#) == 1)
+            #expect(ExpositionCheck.value(text, "auth_refresh_families_live") == 0)
+            #expect(text.contains("# TYPE webhook_deliveries_oldest_due_seconds gauge"))
+        }
+    }
+
+    @Test("the checker itself refuses malformed expositions")
+    func checkerFails() {
+        #expect(!ExpositionCheck.problems("x_total 1\n").isEmpty)
+        #expect(!ExpositionCheck.problems("# HELP x h\n# TYPE x counter\nx 1\n").isEmpty)
+        #expect(!ExpositionCheck.problems("# HELP x_total h\n# TYPE x_total counter\nx_total 1\nx_total 2\n").isEmpty)
+        #expect(!ExpositionCheck.problems("# HELP g h\n# TYPE g gauge\ng one\n").isEmpty)
+        #expect(ExpositionCheck.problems("# HELP g h\n# TYPE g gauge\ng 1\n").isEmpty)
+    }
+}
