@@ -33,7 +33,7 @@ enum AlertSendQueue {
         var providerID: String?
     }
 
-    static func claim(only: [UUID]?, limit: Int, now: Date, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [Claim] {
+    static func claim(limit: Int, now: Date, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [Claim] {
         let token = UUID()
         let leaseEnd = now.addingTimeInterval(Double(lease.components.seconds))
         let rows = try await connection.query(
@@ -42,7 +42,6 @@ enum AlertSendQueue {
                 SELECT s.id, s.claim_token IS NOT NULL AS lapsed, s.claimed_until FROM alert_sends s
                 WHERE s.status = 'pending' AND s.next_attempt_at <= \(now)
                   AND (s.claimed_until IS NULL OR s.claimed_until < \(now))
-                  AND (\(only)::uuid[] IS NULL OR s.id = ANY(\(only)::uuid[]))
                 ORDER BY s.next_attempt_at LIMIT \(limit)
                 FOR UPDATE SKIP LOCKED
             ), claimed AS (

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 public import Logging
 import PostgresNIO
+import Synchronization
 
 /// `send-alert`'s rules: store the alert (its message encrypted in real-data mode) and one send per enabled
 /// channel in one transaction, try each at once, and retry what failed from `POST /drain`. The same
@@ -46,59 +47,64 @@ public struct AlertService: Sendable {
     var channels: [String] { ["email"] + (settings.slackWebhookURL == nil ? [] : ["slack"]) }
 
     /// Stores and sends an alert; answers 202 `{id, channels: {email: status, slack: status}}`.
+    ///
+    /// One statement stores the alert, its sends (already claimed by this call, so no drain can take them
+    /// while the first attempts run) and its counter; then each channel is tried once and its result
+    /// recorded under that claim. A duplicate idempotency key stores nothing and returns the first answer.
     public func submit(_ alert: Alert, requestID: String?, logger: Logger) async throws -> Submitted {
         let now = clock.now()
         let id = UUID()
+        let token = UUID()
         let sealed = try encryption.sealPayload(Data(alert.message.utf8))
         let channels = self.channels
-        enum Stored: Sendable { case fresh([(UUID, String)]), duplicate(Submitted) }
-        let stored: Stored = try await database.withTransaction { connection in
-            if let key = alert.idempotencyKey, let first = try await Self.existing(key: key, on: connection, logger: logger) {
-                return .duplicate(first)
-            }
-            let inserted = try await connection.query(
+        let sendIDs = channels.map { _ in UUID() }
+        let leaseEnd = now.addingTimeInterval(Double(settings.lease.components.seconds))
+        let shard = Int16.random(in: 0..<Int16(Counters.shards))
+        let fresh = try await database.withConnection { connection in
+            let rows = try await connection.query(
                 """
-                INSERT INTO alerts (id, alert_type, severity, subject, message, message_encrypted, recipients, links, idempotency_key,
-                    request_id, created_at)
-                VALUES (\(id), \(alert.alertType), \(alert.severity.rawValue), \(alert.subject), \(sealed.data), \(sealed.encrypted),
-                    \(alert.recipients), \(alert.links), \(alert.idempotencyKey), \(requestID), \(now))
-                ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
+                WITH inserted AS (
+                    INSERT INTO alerts (id, alert_type, severity, subject, message, message_encrypted, recipients, links, idempotency_key,
+                        request_id, created_at)
+                    VALUES (\(id), \(alert.alertType), \(alert.severity.rawValue), \(alert.subject), \(sealed.data), \(sealed.encrypted),
+                        \(alert.recipients), \(alert.links), \(alert.idempotencyKey)::text, \(requestID)::text, \(now))
+                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+                ), sends AS (
+                    INSERT INTO alert_sends (id, alert_id, channel, status, attempts, next_attempt_at, claim_token, claimed_until, created_at)
+                    SELECT send.id, inserted.id, send.channel, 'pending', 1, \(now), \(token), \(leaseEnd), \(now)
+                    FROM inserted, unnest(\(sendIDs)::uuid[], \(channels)::text[]) AS send(id, channel)
+                ), counted AS (
+                    INSERT INTO counters (name, labels, shard, value)
+                    SELECT 'alerts_total', jsonb_build_object('severity', \(alert.severity.rawValue)::text), \(shard), 1 FROM inserted
+                    ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+                )
+                SELECT count(*)::int FROM inserted
                 """,
                 logger: logger
             )
-            var fresh = false
-            for try await _ in inserted { fresh = true }
-            if !fresh, let key = alert.idempotencyKey, let first = try await Self.existing(key: key, on: connection, logger: logger) {
-                return .duplicate(first)
+            var count = 0
+            for try await value in rows.decode(Int.self) { count = value }
+            return count == 1
+        }
+        if !fresh, let key = alert.idempotencyKey {
+            let first = try await database.withConnection { try await Self.existing(key: key, on: $0, logger: logger) }
+            if let first { return first }
+        }
+        let sender = ChannelSender(settings: settings, client: LazyHTTPClient(settings: settings))
+        var states: [String: String] = [:]
+        for (sendID, channel) in zip(sendIDs, channels) {
+            let claim = AlertSendQueue.Claim(
+                sendID: sendID, alertID: id, channel: channel, attempt: 1, claimToken: token, severity: alert.severity.rawValue,
+                alertType: alert.alertType, subject: alert.subject, message: sealed.data, messageEncrypted: sealed.encrypted,
+                recipients: alert.recipients, links: alert.links, createdAt: now
+            )
+            switch await attempt(claim, sender: sender, logger: logger) {
+            case .sent: states[channel] = "sent"
+            case .failed: states[channel] = "failed"
+            case .retrying, .lost: states[channel] = "pending"
             }
-            var sends: [(UUID, String)] = []
-            for channel in channels {
-                let sendID = UUID()
-                try await connection.query(
-                    """
-                    INSERT INTO alert_sends (id, alert_id, channel, status, next_attempt_at, created_at)
-                    VALUES (\(sendID), \(id), \(channel), 'pending', \(now), \(now))
-                    """,
-                    logger: logger
-                )
-                sends.append((sendID, channel))
-            }
-            try await Counters.increment("alerts_total", labels: ["severity": alert.severity.rawValue], on: connection, logger: logger)
-            return .fresh(sends)
         }
-        guard case .fresh(let sends) = stored else {
-            if case .duplicate(let first) = stored { return first }
-            throw StoreError.unavailable
-        }
-        // First attempts at once: claimed like any drain, so a concurrent drain never sends them twice.
-        let report = try await drain(only: sends.map(\.0), budget: settings.timeout + .seconds(5), logger: logger)
-        _ = report
-        let states = try await database.withConnection { connection in
-            var states: [String: String] = [:]
-            let rows = try await connection.query("SELECT channel, status FROM alert_sends WHERE alert_id = \(id)", logger: logger)
-            for try await (channel, status) in rows.decode((String, String).self) { states[channel] = status }
-            return states
-        }
+        await sender.client.shutdown()
         let channelJSON = states.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",")
         let body = "{\"id\":\"\(id.uuidString.lowercased())\",\"channels\":{\(channelJSON)}}"
         try await database.withConnection { connection in
@@ -115,12 +121,10 @@ public struct AlertService: Sendable {
         return nil
     }
 
-    /// Sends what is due (or only `only`), with the same claims as webhook deliveries.
-    public func drain(only: [UUID]? = nil, budget: Duration? = nil, logger: Logger) async throws -> DrainReport {
+    /// Sends what is due, with the same claims as webhook deliveries.
+    public func drain(budget: Duration? = nil, logger: Logger) async throws -> DrainReport {
         let deadline = ContinuousClock.now + (budget ?? settings.drainBudget)
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .init(settings.timeout)))
-        configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let client = LazyHTTPClient(settings: settings)
         let sender = ChannelSender(settings: settings, client: client)
         var report = DrainReport()
         do {
@@ -128,7 +132,7 @@ public struct AlertService: Sendable {
                 let now = clock.now()
                 let lease = settings.lease
                 let claims = try await database.withTransaction { connection in
-                    try await AlertSendQueue.claim(only: only, limit: 50, now: now, lease: lease, on: connection, logger: logger)
+                    try await AlertSendQueue.claim(limit: 50, now: now, lease: lease, on: connection, logger: logger)
                 }
                 if claims.isEmpty { break }
                 report.claimed += claims.count
@@ -146,13 +150,12 @@ public struct AlertService: Sendable {
                     case .lost: report.lostClaims += 1
                     }
                 }
-                if only != nil { break }
             }
         } catch {
-            try? await client.shutdown()
+            await client.shutdown()
             throw error
         }
-        try? await client.shutdown()
+        await client.shutdown()
         return report
     }
 
@@ -241,5 +244,30 @@ enum AlertEmail {
             <pre style="white-space:pre-wrap">\(escape(message))</pre><p><a href="\(escape(link))">Open the alert</a></p>\
             \(extra.isEmpty ? "" : "<ul>\(extra)</ul>")</body></html>
             """
+    }
+}
+
+/// An HTTP client made on first use (the console backend never needs one) and shut down by its owner.
+final class LazyHTTPClient: Sendable {
+    private let made = Mutex<HTTPClient?>(nil)
+    private let settings: AlertSettings
+
+    init(settings: AlertSettings) { self.settings = settings }
+
+    var client: HTTPClient {
+        made.withLock { made in
+            if let made { return made }
+            var configuration = HTTPClient.Configuration(
+                redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .init(settings.timeout))
+            )
+            configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            made = client
+            return client
+        }
+    }
+
+    func shutdown() async {
+        if let client = made.withLock({ $0 }) { try? await client.shutdown() }
     }
 }

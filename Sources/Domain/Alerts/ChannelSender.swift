@@ -21,7 +21,7 @@ struct ChannelSender: Sendable {
     }
 
     let settings: AlertSettings
-    let client: HTTPClient
+    let client: LazyHTTPClient
 
     /// The email's parts.
     struct Email: Sendable {
@@ -130,7 +130,7 @@ struct ChannelSender: Sendable {
         request.headers.add(name: "User-Agent", value: "swift-cloud-run-functions-alerts/1")
         request.body = .bytes(ByteBuffer(data: body))
         do {
-            let response = try await client.execute(request, timeout: .init(settings.timeout), logger: logger)
+            let response = try await client.client.execute(request, timeout: .init(settings.timeout), logger: logger)
             let data = Data(buffer: try await response.body.collect(upTo: 64 * 1024))
             let status = Int(response.status.code)
             let info = detail(status, data, response.headers)
