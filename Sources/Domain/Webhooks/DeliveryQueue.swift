@@ -87,54 +87,17 @@ enum DeliveryQueue {
     static func finish(_ claim: Claim, outcome: Outcome, now: Date, disableAfter: Double, on connection: PostgresConnection, logger: Logger)
         async throws -> Bool?
     {
-        let failingCutoff = now.addingTimeInterval(-disableAfter)
-        let succeeded = outcome.succeeded
-        let disable = outcome.disableEndpoint
-        let counterOutcome = succeeded ? "succeeded" : (outcome.status == "pending" ? "retrying" : "failed")
-        let shard = Int16.random(in: 0..<Int16(Counters.shards))
-        // Parameters are cast where PostgreSQL cannot infer their type (NULLs, CASE and IS NULL operands).
-        let rows = try await connection.query(
-            """
-            WITH held AS (
-                UPDATE webhook_deliveries SET status = \(outcome.status)::text,
-                    next_attempt_at = coalesce(\(outcome.nextAttemptAt)::timestamptz, next_attempt_at),
-                    claim_token = NULL, claimed_until = NULL, last_status_code = \(outcome.statusCode)::integer,
-                    last_error = \(outcome.errorKind)::text,
-                    finished_at = CASE WHEN \(outcome.status)::text = 'pending' THEN NULL ELSE \(now)::timestamptz END
-                WHERE id = \(claim.deliveryID) AND claim_token = \(claim.claimToken)
-                RETURNING id, endpoint_id
-            ), recorded AS (
-                INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind)
-                SELECT id, \(claim.attempt), \(outcome.startedAt), \(outcome.durationMilliseconds), \(outcome.statusCode)::integer,
-                    \(outcome.responseBody)::text, \(outcome.errorKind)::text
-                FROM held
-                ON CONFLICT (delivery_id, attempt) DO NOTHING
-            ), counted AS (
-                INSERT INTO counters (name, labels, shard, value)
-                SELECT 'webhook_attempts_total', jsonb_build_object('outcome', \(counterOutcome)::text), \(shard), 1
-                FROM held
-                ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
-            ), streak AS (
-                UPDATE webhook_endpoints e SET
-                    failure_streak = CASE WHEN \(succeeded)::boolean THEN 0 ELSE e.failure_streak + 1 END,
-                    failing_since = CASE WHEN \(succeeded)::boolean THEN NULL ELSE coalesce(e.failing_since, \(now)::timestamptz) END,
-                    enabled = CASE WHEN \(disable)::text IS NOT NULL
-                        OR (NOT \(succeeded)::boolean AND coalesce(e.failing_since, \(now)::timestamptz) < \(failingCutoff)::timestamptz)
-                        THEN false ELSE e.enabled END,
-                    disabled_reason = CASE WHEN \(disable)::text IS NOT NULL THEN \(disable)::text
-                        WHEN NOT \(succeeded)::boolean AND coalesce(e.failing_since, \(now)::timestamptz) < \(failingCutoff)::timestamptz
-                        THEN 'failing for too long' ELSE e.disabled_reason END,
-                    disabled_at = CASE WHEN \(disable)::text IS NOT NULL
-                        OR (NOT \(succeeded)::boolean AND coalesce(e.failing_since, \(now)::timestamptz) < \(failingCutoff)::timestamptz)
-                        THEN \(now)::timestamptz ELSE e.disabled_at END
-                FROM held WHERE e.id = held.endpoint_id
-                RETURNING e.enabled
-            )
-            SELECT enabled FROM streak
-            """,
-            logger: logger
+        let statement = FinishDeliveryStatement(
+            deliveryID: claim.deliveryID, claimToken: claim.claimToken, attempt: claim.attempt, status: outcome.status,
+            nextAttemptAt: outcome.nextAttemptAt, statusCode: outcome.statusCode, errorKind: outcome.errorKind,
+            responseBody: outcome.responseBody, startedAt: outcome.startedAt, durationMilliseconds: outcome.durationMilliseconds,
+            succeeded: outcome.succeeded, disableReason: outcome.disableEndpoint, now: now,
+            failingCutoff: now.addingTimeInterval(-disableAfter),
+            counterOutcome: outcome.succeeded ? "succeeded" : (outcome.status == "pending" ? "retrying" : "failed"),
+            shard: Int16.random(in: 0..<Int16(Counters.shards))
         )
-        for try await enabled in rows.decode(Bool.self) { return enabled }
+        let rows = try await connection.execute(statement, logger: logger)
+        for try await enabled in rows { return enabled }
         return nil
     }
 }
