@@ -22,6 +22,10 @@ struct AppConfiguration: Sendable {
     var webhooks: WebhookSettings
     /// Email backend, Slack, PDF, alert retries.
     var alerts: AlertSettings
+    /// `SENTRY_DSN`: unexpected errors go to Sentry when set.
+    var sentry: SentryReporter.DSN?
+    /// `SENTRY_RELEASE`, `ENVIRONMENT`, `K_SERVICE`, `K_REVISION` for Sentry events.
+    var sentryFacts: SentryReporter.Facts
 
     /// Reads and validates the environment; the error names the one setting at fault.
     init(environment: [String: String]) throws(ConfigurationError) {
@@ -117,6 +121,16 @@ struct AppConfiguration: Sendable {
         alerts.timeout = .seconds(try reader.integer("ALERT_TIMEOUT_SECONDS", default: 20, range: 1...120))
         alerts.lease = alerts.timeout * 3
         self.alerts = alerts
+        if let dsn = reader.string("SENTRY_DSN") {
+            guard let parsed = SentryReporter.DSN(dsn) else {
+                throw ConfigurationError(name: "SENTRY_DSN", reason: "must look like https://KEY@HOST/PROJECT")
+            }
+            self.sentry = parsed
+        }
+        self.sentryFacts = SentryReporter.Facts(
+            release: reader.string("SENTRY_RELEASE"), environment: reader.string("ENVIRONMENT"),
+            service: reader.string("K_SERVICE"), revision: reader.string("K_REVISION")
+        )
     }
 
     /// The signing key, or the error that start-up prints when it is missing.

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import Logging
 import Runtime
+import ServiceLifecycle
 
 /// Start-up shared by `functions serve` and `functions local`: logging, the pool, the runtime.
 enum Server {
@@ -19,6 +20,7 @@ enum Server {
         configuration: AppConfiguration,
         database: Database,
         work: PasswordWork = .shared,
+        reporter: (any ErrorReporter)? = nil,
         logger: Logger
     ) throws -> FunctionsRuntime {
         try FunctionsRuntime(
@@ -26,7 +28,8 @@ enum Server {
             functions: try FunctionCatalog.make(database: database, configuration: configuration, work: work),
             logger: logger,
             readiness: { _ in await database.ping(timeout: .seconds(2)) },
-            errorMapper: ErrorMapping.map
+            errorMapper: ErrorMapping.map,
+            reporter: reporter
         )
     }
 
@@ -40,9 +43,11 @@ enum Server {
         let database = try Database(configuration: try configuration.requireDatabase(), logger: Logger(label: "postgres"))
         // Password hashing gets its own small pool, a service like the others so shutdown stops it cleanly.
         let work = PasswordWork(threads: min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4))
-        let runtime = try makeRuntime(configuration: configuration, database: database, work: work, logger: logger)
+        let sentry = configuration.sentry.map { SentryReporter(dsn: $0, facts: configuration.sentryFacts, logger: Logger(label: "sentry")) }
+        let runtime = try makeRuntime(configuration: configuration, database: database, work: work, reporter: sentry, logger: logger)
+        let services: [any Service] = [database.service, work] + (sentry.map { [$0] } ?? [])
         try await runtime.run(
-            services: [database.service, work],
+            services: services,
             beforeServing: {
                 if migrate { try await Migrate.apply(database: database, logger: logger) }
             },

@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import NIOCore
-import NIOPosix
 
 /// The `functions` executable: one binary for every function and its operations.
 @main
@@ -11,14 +9,6 @@ struct FunctionsCommand: AsyncParsableCommand {
         abstract: "Swift functions for Cloud Run: serve, run locally, migrate.",
         subcommands: [Serve.self, Local.self, Migrate.self, Users.self, Sources.self, Endpoints.self, Deliveries.self]
     )
-
-    /// Runs Swift concurrency's jobs on SwiftNIO's event loops, so a handler that awaits PostgreSQL or an HTTP
-    /// client resumes on the loop that did the I/O instead of hopping to another pool's thread. Installed first
-    /// thing, from the main thread, before any other task starts.
-    static func main() async {
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        await main(nil)
-    }
 }
 
 /// Prints one line to stderr and exits non-zero: how start-up reports a bad setting.

@@ -18,6 +18,7 @@ public struct FunctionInvoker: Sendable {
     private let readiness: ReadinessCheck
     private let errorMapper: ErrorMapper
     private let requestTimeout: Duration
+    private let reporter: (any ErrorReporter)?
 
     /// Creates the invoker.
     public init(
@@ -25,8 +26,10 @@ public struct FunctionInvoker: Sendable {
         logger: Logger,
         readiness: @escaping ReadinessCheck = { _ in true },
         errorMapper: @escaping ErrorMapper = { _ in nil },
-        requestTimeout: Duration = .seconds(300)
+        requestTimeout: Duration = .seconds(300),
+        reporter: (any ErrorReporter)? = nil
     ) {
+        self.reporter = reporter
         self.registry = registry
         self.logger = logger
         self.readiness = readiness
@@ -70,6 +73,9 @@ public struct FunctionInvoker: Sendable {
                     response = try await function.handle(routed, context: context)
                 } catch {
                     response = self.response(for: error, logger: logger)
+                    if response.status.code == 500 {
+                        reporter?.report(error, facts: ErrorFacts(requestID: requestID, function: function.name, traceID: trace?.traceID))
+                    }
                 }
             } else {
                 response = HTTPError.notFound("No function at this path.").response

@@ -16,7 +16,8 @@ public struct FunctionsRuntime: Sendable {
         functions: [any HTTPFunction],
         logger: Logger,
         readiness: @escaping FunctionInvoker.ReadinessCheck = { _ in true },
-        errorMapper: @escaping FunctionInvoker.ErrorMapper = { _ in nil }
+        errorMapper: @escaping FunctionInvoker.ErrorMapper = { _ in nil },
+        reporter: (any ErrorReporter)? = nil
     ) throws(UnknownFunctionError) {
         self.configuration = configuration
         self.logger = logger
@@ -26,7 +27,8 @@ public struct FunctionsRuntime: Sendable {
             logger: logger,
             readiness: readiness,
             errorMapper: errorMapper,
-            requestTimeout: configuration.requestTimeout
+            requestTimeout: configuration.requestTimeout,
+            reporter: reporter
         )
     }
 
