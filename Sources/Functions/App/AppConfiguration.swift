@@ -87,6 +87,10 @@ struct AppConfiguration: Sendable {
             }
             alerts.backend = parsed
         }
+        if alerts.backend == .console, realDataMode {
+            // The console backend prints whole emails to stdout, which Cloud Logging keeps: never with real data.
+            throw ConfigurationError(name: "EMAIL_BACKEND", reason: "must be mailgun or sendgrid when REAL_DATA_MODE=true")
+        }
         alerts.from = reader.string("DEFAULT_FROM_EMAIL") ?? alerts.from
         alerts.defaultRecipients = (reader.string("ALERT_RECIPIENTS") ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
