@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""metrics scrape benchmark (issue: metrics and observability).
+
+Usage: python3 Benchmarks/metrics.py [--no-build] [--scrapes 50]
+
+Median latency of GET / on `functions serve` (metrics) over N sequential scrapes, first with empty tables,
+then with 1,000,000 webhook deliveries and 1,000,000 alerts (with their sends) in the database (1,000 of each
+still pending). Limits: median <= 20 ms with the large tables, and within 20% of the empty-table median.
+"""
+import argparse, os, statistics, subprocess, sys, time, uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+
+def scrape_median(port, count):
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        status, body = benchlib.http(port, "GET", "/")
+        samples.append((time.perf_counter() - start) * 1000)
+        assert status == 200, status
+    return statistics.median(samples), body
+
+
+def seed(cluster):
+    endpoint, message = str(uuid.uuid4()), str(uuid.uuid4())
+    cluster.psql(f"""
+        INSERT INTO webhook_endpoints (id, url, event_types, secret) VALUES ('{endpoint}', 'https://example.org/hook', '{{a.*}}', 's');
+        INSERT INTO webhook_messages (id, event_type, payload, response, created_at) VALUES ('{message}', 'a.b', '\\x7b7d', '{{}}', now());
+        INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, finished_at)
+          SELECT gen_random_uuid(), '{message}', '{endpoint}', CASE WHEN g <= 1000 THEN 'pending' ELSE 'succeeded' END, 1,
+                 now() - interval '1 minute', now(), now() FROM generate_series(1, 1000000) g;
+        INSERT INTO alerts (id, alert_type, severity, subject, message, recipients, created_at)
+          SELECT gen_random_uuid(), 'bench', 'info', 'subject', '\\x6d', '{{a@b.co}}', now() FROM generate_series(1, 1000000);
+        INSERT INTO alert_sends (id, alert_id, channel, status, attempts, next_attempt_at, created_at)
+          SELECT gen_random_uuid(), id, 'email', CASE WHEN row_number() OVER () <= 1000 THEN 'pending' ELSE 'sent' END, 1,
+                 now() - interval '1 minute', now() FROM alerts;""", "bench")
+    cluster.psql("VACUUM ANALYZE", "bench")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--scrapes", type=int, default=50)
+    args = parser.parse_args()
+    if not args.no_build:
+        benchlib.build()
+    cluster = benchlib.Cluster()
+    try:
+        subprocess.run([os.path.join(benchlib.BIN, "functions"), "migrate"], check=True, capture_output=True,
+                       env={"PATH": os.environ["PATH"], "DATABASE_URL": cluster.url})
+        env = {"DATABASE_URL": cluster.url, "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key"}
+        proc, port = benchlib.serve(env, "metrics")
+        try:
+            scrape_median(port, 5)
+            empty, _ = scrape_median(port, args.scrapes)
+            seed(cluster)
+            scrape_median(port, 5)
+            full, body = scrape_median(port, args.scrapes)
+        finally:
+            benchlib.stop(proc)
+    finally:
+        cluster.stop()
+    ratio = full / empty
+    rows = [
+        (f"scrape median, empty tables ({args.scrapes} scrapes)", f"{empty:.2f} ms", "reference", "", True),
+        ("scrape median, 1,000,000 deliveries and 1,000,000 alerts", f"{full:.2f} ms", "≤ 20 ms and within 20% of empty",
+         f"{full / 20:.2f}× of 20 ms; {ratio:.2f}× of empty", full <= 20 and ratio <= 1.2),
+    ]
+    print("| measure | result | limit | ratio | ok |\n|---|---|---|---|---|")
+    for name, value, limit, ratio_text, ok in rows:
+        print(f"| {name} | {value} | {limit} | {ratio_text} | {'yes' if ok else 'NO'} |")
+    due = [line for line in body.decode().splitlines() if line.startswith(("webhook_deliveries_due", "alert_sends_due"))]
+    print("\n" + "; ".join(due))
+    return 0 if all(row[4] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
