@@ -47,11 +47,9 @@ def main():
         ("send-alert p99", f"{result.get('p99_ms', 99):.2f} ms", "< 20 ms", f"{result.get('p99_ms', 99) / 20:.2f}× of limit",
          result.get("p99_ms", 99) < 20),
     ]
-    print("| measure | result | limit | ratio | ok |\n|---|---|---|---|---|")
-    for name, value, limit, ratio_text, ok in rows:
-        print(f"| {name} | {value} | {limit} | {ratio_text} | {'yes' if ok else 'NO'} |")
+    passed = benchlib.print_table(rows)
     print(f"\nnon-2xx responses: {result['non2xx']}")
-    return 0 if all(row[4] for row in rows) else 1
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

@@ -167,11 +167,9 @@ def main():
         (f"pgbench -c16 -j2 -M prepared, same SQL as one refresh", f"{results['pgbench_tps']:,.0f} tps",
          "refresh ≥ 50% of it", f"{pg_ratio:.0%}", pg_ratio >= 0.5),
     ]
-    print("| measure | result | limit | ratio | ok |\n|---|---|---|---|---|")
-    for name, value, limit, ratio_text, ok in rows:
-        print(f"| {name} | {value} | {limit} | {ratio_text} | {'yes' if ok else 'NO'} |")
+    passed = benchlib.print_table(rows)
     print(f"\nrefresh non-2xx responses: {refresh['non2xx']}")
-    return 0 if all(row[4] for row in rows) else 1
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

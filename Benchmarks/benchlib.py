@@ -123,3 +123,11 @@ def wrk(url, seconds, connections, threads=2, script=None):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     result["non2xx"] = int(non2xx.group(1)) if non2xx else 0
     return result
+
+
+def print_table(rows):
+    """Prints (measure, result, limit, ratio, ok) rows as the Markdown table BENCHMARKS.md holds; True when all ok."""
+    print("| measure | result | limit | ratio | ok |\n|---|---|---|---|---|")
+    for name, value, limit, ratio_text, ok in rows:
+        print(f"| {name} | {value} | {limit} | {ratio_text} | {'yes' if ok else 'NO'} |")
+    return all(row[4] for row in rows)

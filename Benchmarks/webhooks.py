@@ -129,11 +129,9 @@ def main():
         ("dispatch with 1,000,000 finished deliveries in the table", f"{results['drain_full']:,.0f} deliveries/s",
          "within 20% of the empty-table rate", f"{full_ratio:.0%}", abs(1 - full_ratio) <= 0.2),
     ]
-    print("| measure | result | limit | ratio | ok |\n|---|---|---|---|---|")
-    for name, value, limit, ratio_text, ok in rows:
-        print(f"| {name} | {value} | {limit} | {ratio_text} | {'yes' if ok else 'NO'} |")
+    passed = benchlib.print_table(rows)
     print(f"\nreceive non-2xx responses: {receive['non2xx']}")
-    return 0 if all(row[4] for row in rows) else 1
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
