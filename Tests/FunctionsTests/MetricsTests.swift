@@ -77,6 +77,7 @@ struct MetricsTests {
             #expect(response.headers[.contentType] == "text/plain; version=0.0.4; charset=utf-8")
             let text = response.text
             #expect(ExpositionCheck.problems(text) == [])
+            #expect(try Promtool.check(text) == "")
             #expect(ExpositionCheck.value(text, #"auth_login_total{outcome="success"}"#) == 1)
             #expect(ExpositionCheck.value(text, #"auth_login_total{outcome="failure"}"#) == 1)
             #expect(ExpositionCheck.value(text, #"auth_refresh_total{outcome="success"}"#) == 1)
@@ -92,11 +93,74 @@ struct MetricsTests {
     }
 
     @Test("the checker itself refuses malformed expositions")
-    func checkerFails() {
+    func checkerFails() throws {
         #expect(!ExpositionCheck.problems("x_total 1\n").isEmpty)
         #expect(!ExpositionCheck.problems("# HELP x h\n# TYPE x counter\nx 1\n").isEmpty)
         #expect(!ExpositionCheck.problems("# HELP x_total h\n# TYPE x_total counter\nx_total 1\nx_total 2\n").isEmpty)
         #expect(!ExpositionCheck.problems("# HELP g h\n# TYPE g gauge\ng one\n").isEmpty)
         #expect(ExpositionCheck.problems("# HELP g h\n# TYPE g gauge\ng 1\n").isEmpty)
+        #expect(try Promtool.check("x_total 1\n") != "")
+        #expect(try Promtool.check("# HELP a_total h\n# TYPE a_total counter\na_total 1\n") == "")
+    }
+}
+
+@Suite("metrics across processes, linted by promtool", .serialized)
+struct MetricsProcessTests {
+    @Test("two server processes on one database count together and answer the same page, which promtool accepts")
+    func twoProcesses() async throws {
+        let configuration = try await TestDatabase.configuration(suite: "metrics-processes")
+        let environment = [
+            "DATABASE_URL": configuration.url, "SECRET_KEY": testSecretKey, "PASSWORD_HASH_ITERATIONS": "1000", "PORT": "0",
+            "HOST": "127.0.0.1", "LOG_LEVEL": "notice",
+        ]
+        let first = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)
+        let second = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)
+        let ports = [try await first.listeningPort(), try await second.listeningPort()]
+        for (index, port) in ports.enumerated() {
+            let response = try await HTTPTestClient.send(
+                port: port, method: "POST", path: "/login/", headers: [("Content-Type", "application/json"), ("X-Forwarded-For", "192.0.2.\(index + 50)")],
+                body: Data(#"{"username":"nobody-\#(index)","password":"wrong"}"#.utf8)
+            )
+            #expect(response.status == 401)
+        }
+        let pages = [
+            try await HTTPTestClient.send(port: ports[0], path: "/metrics/").text,
+            try await HTTPTestClient.send(port: ports[1], path: "/metrics/").text,
+        ]
+        #expect(pages[0] == pages[1])
+        #expect(ExpositionCheck.value(pages[0], #"auth_login_total{outcome="failure"}"#) == 2)
+        #expect(ExpositionCheck.problems(pages[0]) == [])
+        #expect(try Promtool.check(pages[0]) == "")
+        first.signal(SIGTERM)
+        second.signal(SIGTERM)
+        _ = try await first.waitForExit()
+        _ = try await second.waitForExit()
+    }
+}
+
+/// `promtool check metrics` (Debian's prometheus package): its complaints, empty when the page is clean.
+enum Promtool {
+    static func check(_ exposition: String) throws -> String {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/promtool") else {
+            return "promtool is not installed (apt-get install -y prometheus): the exposition was not linted"
+        }
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("exposition-\(UUID().uuidString).txt")
+        try Data(exposition.utf8).write(to: input)
+        defer { try? FileManager.default.removeItem(at: input) }
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("promtool-\(UUID().uuidString).txt")
+        FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
+        process.arguments = ["check", "metrics"]
+        process.standardInput = try FileHandle(forReadingFrom: input)
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        try handle.close()
+        let text = try String(contentsOf: output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return process.terminationStatus == 0 && text.isEmpty ? "" : "exit \(process.terminationStatus): \(text)"
     }
 }

@@ -185,6 +185,30 @@ struct SendAlertTests {
         }
     }
 
+    @Test("a provider that hangs times out and the send is retried later")
+    func hangingProvider() async throws {
+        let sink = WebhookSink { index, _ in index == 0 ? .init(status: 202, delay: .seconds(10), body: "") : .init(status: 202, body: "") }
+        try await sink.run { base in
+            var settings = AlertSettings.testing(.sendgrid, base: base)
+            settings.timeout = .seconds(1)
+            try await withHarness(settings) { harness in
+                let started = ContinuousClock.now
+                let response = await harness.submit(AlertHarness.alert())
+                #expect(ContinuousClock.now - started < .seconds(5))
+                #expect((response.json["channels"] as? [String: String]) == ["email": "pending"])
+                harness.clock.advance(seconds: 30)
+                let report = try await harness.drain()
+                #expect(report.sent == 1)
+                let errors = try await harness.database.withConnection { connection in
+                    var rows: [String?] = []
+                    for try await error in try await connection.query("SELECT error FROM alert_send_attempts ORDER BY attempt", logger: TestDatabase.quietLogger).decode(String?.self) { rows.append(error) }
+                    return rows
+                }
+                #expect(errors == ["timeout", nil])
+            }
+        }
+    }
+
     @Test("the same idempotency key returns the first answer and sends nothing again")
     func idempotent() async throws {
         let sink = WebhookSink { _, _ in .init(status: 202, body: "") }
