@@ -35,6 +35,19 @@ struct ServeTests {
         #expect(!process.text.contains("hunter2") && !process.text.contains("short-and-secret"))
     }
 
+    @Test("a function that needs no signing key starts without SECRET_KEY")
+    func targetWithoutSecretKey() async throws {
+        let configuration = try await TestDatabase.configuration(suite: "serve")
+        let process = try ChildProcess(
+            product: "functions", arguments: ["serve"],
+            environment: ["DATABASE_URL": configuration.url, "FUNCTION_TARGET": "webhook-receive", "PORT": "0", "HOST": "127.0.0.1"]
+        )
+        let port = try await process.listeningPort()
+        #expect(try await HTTPTestClient.send(port: port, path: "/health").status == 200)
+        process.signal(SIGTERM)
+        #expect(try await process.waitForExit() == 0)
+    }
+
     @Test("serve answers /health and /ready against PostgreSQL, and drains on SIGTERM with exit 0")
     func serveAndDrain() async throws {
         let configuration = try await TestDatabase.configuration(suite: "serve")

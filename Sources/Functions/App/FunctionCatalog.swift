@@ -7,28 +7,46 @@ enum FunctionCatalog {
     /// Every function name, in the order they are registered.
     static let names = ["login", "refresh", "webhook-receive", "webhook-dispatch", "send-alert", "metrics"]
 
-    /// Builds every function.
+    /// Builds the functions this process serves: the `FUNCTION_TARGET` alone, or all of them. Each one's
+    /// settings are required only when it is served (webhook-receive never needs `SECRET_KEY`).
     static func make(database: Database, configuration: AppConfiguration, work: PasswordWork = .shared) throws -> [any HTTPFunction] {
+        let target = configuration.runtime.functionTarget
+        if let target, !names.contains(target) { throw UnknownFunctionError(target: target, known: names) }
+        func served(_ name: String) -> Bool { target == nil || target == name }
         let access = PrivateAccess(token: configuration.internalToken)
-        let auth = AuthService(database: database, secretKey: try configuration.requireSecretKey(), settings: configuration.auth, work: work)
-        return [
-            Login(auth: auth),
-            Refresh(auth: auth),
-            WebhookReceive(
-                receiver: WebhookReceiver(database: database, encryption: configuration.encryption),
-                maxBodyBytes: configuration.webhooks.maxReceiveBytes
-            ),
-            WebhookDispatch(
-                dispatcher: WebhookDispatcher(database: database, encryption: configuration.encryption, settings: configuration.webhooks),
-                access: access,
-                immediateBudget: configuration.webhooks.immediateBudget
-            ),
-            SendAlert(
-                alerts: AlertService(database: database, settings: configuration.alerts, encryption: configuration.encryption),
-                access: access,
-                defaultRecipients: configuration.alerts.defaultRecipients
-            ),
-            Metrics(database: database, access: access),
-        ]
+        var functions: [any HTTPFunction] = []
+        if served("login") || served("refresh") {
+            let auth = AuthService(database: database, secretKey: try configuration.requireSecretKey(), settings: configuration.auth, work: work)
+            if served("login") { functions.append(Login(auth: auth)) }
+            if served("refresh") { functions.append(Refresh(auth: auth)) }
+        }
+        if served("webhook-receive") {
+            functions.append(
+                WebhookReceive(
+                    receiver: WebhookReceiver(database: database, encryption: configuration.encryption),
+                    maxBodyBytes: configuration.webhooks.maxReceiveBytes
+                )
+            )
+        }
+        if served("webhook-dispatch") {
+            functions.append(
+                WebhookDispatch(
+                    dispatcher: WebhookDispatcher(database: database, encryption: configuration.encryption, settings: configuration.webhooks),
+                    access: access,
+                    immediateBudget: configuration.webhooks.immediateBudget
+                )
+            )
+        }
+        if served("send-alert") {
+            functions.append(
+                SendAlert(
+                    alerts: AlertService(database: database, settings: configuration.alerts, encryption: configuration.encryption),
+                    access: access,
+                    defaultRecipients: configuration.alerts.defaultRecipients
+                )
+            )
+        }
+        if served("metrics") { functions.append(Metrics(database: database, access: access)) }
+        return functions
     }
 }

@@ -10,7 +10,6 @@ struct Serve: AsyncParsableCommand {
         do {
             configuration = try AppConfiguration(environment: ProcessInfo.processInfo.environment)
             _ = try configuration.requireDatabase()
-            _ = try configuration.requireSecretKey()
         } catch {
             fail(error.description)
         }

@@ -36,6 +36,12 @@ public struct UnknownFunctionError: Error, Sendable, CustomStringConvertible {
     /// The names that exist.
     public let known: [String]
 
+    /// Creates the error.
+    public init(target: String, known: [String]) {
+        self.target = target
+        self.known = known
+    }
+
     /// One line naming the known functions.
     public var description: String {
         "Unknown FUNCTION_TARGET \"\(target)\"; known functions: \(known.joined(separator: ", "))"

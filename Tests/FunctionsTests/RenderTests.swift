@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+import TestSupport
+import Yams
+
+@testable import Functions
+
+@Suite("functions render")
+struct RenderTests {
+    func render() throws -> [(String, String)] {
+        DeploymentRenderer(spec: try DeploymentSpec.load(FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml"))).render()
+    }
+
+    func dig(_ value: Any?, _ path: [Any]) -> Any? {
+        var current = value
+        for key in path {
+            if let key = key as? String { current = (current as? [String: Any])?[key] }
+            if let index = key as? Int { current = (current as? [Any]).flatMap { $0.indices.contains(index) ? $0[index] : nil } }
+        }
+        return current
+    }
+
+    @Test("a Knative service per function with the required fields, probes, scaling, secrets and the function's target")
+    func services() throws {
+        let files = try render()
+        #expect(try render().map(\.1) == files.map(\.1), "output must be deterministic")
+        let spec = try DeploymentSpec.load(FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml"))
+        for function in spec.functions {
+            let text = try #require(files.first { $0.0 == "services/\(function.name).yaml" }?.1)
+            let yaml = try Yams.load(yaml: text)
+            #expect(dig(yaml, ["apiVersion"]) as? String == "serving.knative.dev/v1")
+            #expect(dig(yaml, ["kind"]) as? String == "Service")
+            #expect(dig(yaml, ["metadata", "name"]) as? String == function.name)
+            let container: [Any] = ["spec", "template", "spec", "containers", 0]
+            #expect(dig(yaml, container + ["image"]) as? String == spec.image)
+            #expect(dig(yaml, container + ["startupProbe", "httpGet", "path"]) as? String == "/ready")
+            #expect(dig(yaml, container + ["livenessProbe", "httpGet", "path"]) as? String == "/health")
+            #expect(dig(yaml, ["spec", "template", "spec", "containerConcurrency"]) as? Int == function.concurrency)
+            #expect(dig(yaml, ["spec", "template", "spec", "timeoutSeconds"]) as? Int == function.timeout_seconds)
+            #expect(dig(yaml, ["spec", "template", "metadata", "annotations", "autoscaling.knative.dev/maxScale"]) as? String == String(function.max_instances))
+            let env = try #require(dig(yaml, container + ["env"]) as? [[String: Any]])
+            #expect(env.contains { $0["name"] as? String == "FUNCTION_TARGET" && $0["value"] as? String == function.name })
+            for secret in function.secrets.keys {
+                #expect(env.contains { $0["name"] as? String == secret && dig($0, ["valueFrom", "secretKeyRef", "name"]) != nil }, "\(secret)")
+            }
+        }
+    }
+
+    @Test("the migration job, the scheduler jobs with OIDC for every scheduled route, and a gcloud script that parses")
+    func jobsAndScript() throws {
+        let files = try render()
+        let job = try Yams.load(yaml: try #require(files.first { $0.0 == "jobs/functions-migrate.yaml" }?.1))
+        #expect(dig(job, ["kind"]) as? String == "Job")
+        #expect(dig(job, ["spec", "template", "spec", "template", "spec", "containers", 0, "args", 0]) as? String == "migrate")
+        let scheduler = try Yams.load(yaml: try #require(files.first { $0.0 == "scheduler/jobs.yaml" }?.1))
+        let jobs = try #require(dig(scheduler, ["jobs"]) as? [[String: Any]])
+        #expect(Set(jobs.compactMap { $0["name"] as? String }) == ["webhook-dispatch-drain", "send-alert-drain"])
+        for entry in jobs {
+            #expect(entry["schedule"] as? String == "* * * * *")
+            #expect(dig(entry, ["httpTarget", "oidcToken", "serviceAccountEmail"]) != nil)
+            #expect((dig(entry, ["httpTarget", "uri"]) as? String)?.hasSuffix("/drain") == true)
+        }
+        let script = try #require(files.first { $0.0 == "deploy.sh" }?.1)
+        #expect(script.contains("gcloud run deploy metrics") && script.contains("--no-allow-unauthenticated"))
+        #expect(script.contains("gcloud run deploy login") && script.contains("--allow-unauthenticated"))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("deploy-\(UUID().uuidString).sh")
+        try Data(script.utf8).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/bin/bash")
+        check.arguments = ["-n", url.path]
+        try check.run()
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 0)
+    }
+}
