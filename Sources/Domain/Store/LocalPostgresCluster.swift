@@ -35,8 +35,9 @@ public struct LocalPostgresCluster: Sendable {
     var logFile: URL { directory.appendingPathComponent("server.log") }
     static var runningAsRoot: Bool { geteuid() == 0 }
 
-    /// Creates the cluster if needed and starts it (or finds it running); returns the configuration to reach it.
-    public func start() throws -> DatabaseConfiguration {
+    /// Creates the cluster if needed and starts it (or finds it running) on `port` (a free one when nil);
+    /// returns the configuration to reach it.
+    public func start(port requestedPort: Int? = nil) throws -> DatabaseConfiguration {
         let files = FileManager.default
         try files.createDirectory(at: directory, withIntermediateDirectories: true)
         if Self.runningAsRoot { try run("/bin/chown", ["-R", "postgres:postgres", directory.path]) }
@@ -49,7 +50,7 @@ public struct LocalPostgresCluster: Sendable {
         if let port = runningPort() {
             return configuration(port: port)
         }
-        let port = try Self.freePort()
+        let port = try requestedPort ?? Self.freePort()
         var options = "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=200"
         if ephemeral { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         try server("pg_ctl", ["-D", dataDirectory.path, "-l", logFile.path, "-o", options, "-w", "-t", "60", "start"])

@@ -1,0 +1,182 @@
+import Domain
+import Foundation
+import PostgresNIO
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import Functions
+
+/// Faults, as the test suite can stage them on one machine: PostgreSQL stopped and restarted under load,
+/// SIGTERM under load, and a flood of hostile requests.
+@Suite("faults under load (real processes)", .serialized)
+struct FaultTests {
+    static let token = "fault-test-internal-token-0123456789abc"
+
+    func environment(_ url: String, _ extra: [String: String] = [:]) -> [String: String] {
+        var environment = [
+            "DATABASE_URL": url, "SECRET_KEY": testSecretKey, "PASSWORD_HASH_ITERATIONS": "1000", "PORT": "0", "HOST": "127.0.0.1",
+            "LOG_LEVEL": "notice", "DB_ACQUIRE_TIMEOUT_MS": "500", "INTERNAL_API_TOKEN": Self.token, "MAX_REQUEST_BODY_BYTES": "65536",
+        ]
+        environment.merge(extra) { _, new in new }
+        return environment
+    }
+
+    @Test("PostgreSQL stopped and restarted under load: 503 with Retry-After while down, recovery without restart, no accepted write lost")
+    func postgresRestart() async throws {
+        let folder = URL(fileURLWithPath: "/tmp").appendingPathComponent("functions-fault-pg-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cluster = try LocalPostgresCluster(directory: folder, ephemeral: false)
+        let admin = try cluster.start()
+        defer { try? cluster.stop() }
+        let logger = TestDatabase.quietLogger
+        let database = try Database(configuration: admin, logger: logger)
+        try await Migrate.running(database) {
+            try await Migrator(database: database, logger: logger).migrate()
+            try await database.withConnection { connection in
+                _ = try await WebhookSourceStore(encryption: .none).add(
+                    slug: "load", scheme: .hmacSHA256, secret: "fault-shared-secret-0001", allowedEventTypes: [], on: connection, logger: logger
+                )
+            }
+        }
+        let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment(admin.url))
+        let port = try await server.listeningPort()
+        let accepted = Locked<[String]>([])
+        let unavailable = Locked(0)
+        let bad = Locked<[String]>([])
+        let stop = Locked(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    var index = 0
+                    while !stop.withLock({ $0 }) {
+                        index += 1
+                        let id = "w\(worker)-\(index)"
+                        let body = #"{"id":"\#(id)","type":"load.test"}"#
+                        let signature = WebhookSignature.hex(body: Data(body.utf8), secret: "fault-shared-secret-0001")
+                        guard let response = try? await HTTPTestClient.send(
+                            port: port, method: "POST", path: "/webhook-receive/load", headers: [("X-Signature", signature)], body: Data(body.utf8)
+                        ) else { continue }
+                        switch response.status {
+                        case 202: accepted.withLock { $0.append(id) }
+                        case 503:
+                            if response.headers["retry-after"] == nil { bad.withLock { $0.append("503 without Retry-After") } }
+                            unavailable.withLock { $0 += 1 }
+                        default: bad.withLock { $0.append("\(response.status) \(response.text)") }
+                        }
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(800))
+            try cluster.stop()
+            try await Task.sleep(for: .milliseconds(1500))
+            let ready = try await HTTPTestClient.send(port: port, path: "/ready")
+            #expect(ready.status == 503)
+            _ = try cluster.start(port: admin.port)
+            // Recovery without a restart of the functions: wait until a write is accepted again.
+            let resumed = accepted.withLock { $0.count }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while accepted.withLock({ $0.count }) <= resumed + 5 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            stop.withLock { $0 = true }
+            try await group.waitForAll()
+        }
+        #expect(bad.withLock { $0 } == [])
+        #expect(unavailable.withLock { $0 } > 0)
+        let ids = accepted.withLock { $0 }
+        #expect(ids.count > 10)
+        let reader = try Database(configuration: admin, logger: logger)
+        let stored = try await Migrate.running(reader) {
+            try await reader.withConnection { connection in
+                var found = Set<String>()
+                for try await id in try await connection.query("SELECT message_id FROM webhook_events", logger: logger).decode(String.self) {
+                    found.insert(id)
+                }
+                return found
+            }
+        }
+        #expect(Set(ids).isSubset(of: stored), "every 202 must be stored: \(Set(ids).subtracting(stored).prefix(5))")
+        #expect(try await HTTPTestClient.send(port: port, path: "/ready").status == 200)
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+    }
+
+    @Test("SIGTERM under load: no accepted request fails")
+    func sigtermUnderLoad() async throws {
+        let configuration = try await TestDatabase.configuration(suite: "faults")
+        let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment(configuration.url))
+        let port = try await server.listeningPort()
+        let failures = Locked<[String]>([])
+        let answered = Locked(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    for _ in 0..<200 {
+                        do {
+                            let response = try await HTTPTestClient.send(port: port, path: "/metrics/", headers: [("Authorization", "Bearer \(Self.token)")])
+                            if response.status != 200 { failures.withLock { $0.append("\(response.status)") } }
+                            answered.withLock { $0 += 1 }
+                        } catch {
+                            return  // refused: the server stopped accepting, which is allowed
+                        }
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            server.signal(SIGTERM)
+            try await group.waitForAll()
+        }
+        #expect(try await server.waitForExit() == 0)
+        #expect(answered.withLock { $0 } > 0)
+        #expect(failures.withLock { $0 } == [])
+    }
+
+    @Test("10,000 malformed, oversized and hostile requests across all functions: no 5xx and no crash")
+    func hostileFlood() async throws {
+        let configuration = try await TestDatabase.configuration(suite: "faults")
+        let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment(configuration.url))
+        let port = try await server.listeningPort()
+        let paths = [
+            "/login/", "/refresh/", "/refresh/revoke", "/webhook-receive/x", "/webhook-receive/", "/webhook-dispatch/events",
+            "/webhook-dispatch/drain", "/send-alert/", "/send-alert/drain", "/metrics/", "/nothing", "/login/../../etc/passwd",
+            "/%00", "/" + String(repeating: "a", count: 2000),
+        ]
+        let bodies = [
+            "", "{", "[]", "null", "{\"username\":[1,2],\"password\":{}}", String(repeating: "[", count: 5000), "\u{0}\u{1}\u{2}",
+            "{\"refresh\":\"eyJhbGciOiJub25lIn0.e30.\"}", "{\"type\":\"a.b\",\"data\":" + String(repeating: "{\"a\":", count: 200) + "1" + String(repeating: "}", count: 200) + "}",
+            String(repeating: "x", count: 70_000), "{\"alert_type\":\"x\",\"severity\":\"info\",\"subject\":\"s\",\"message\":\"m\",\"recipients\":[\"bad\"]}",
+            "username=%FF%FE&password=%00", "--b\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nx\r\n--b--\r\n",
+        ]
+        let contentTypes = ["application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b", "text/plain",
+            "application/cloudevents+json", "application/cloudevents-batch+json", ""]
+        let methods = ["POST", "GET", "PUT", "DELETE", "PATCH"]
+        let serverErrors = Locked<[String]>([])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    var generator = SystemRandomNumberGenerator()
+                    for index in 0..<1250 {
+                        let path = paths[Int.random(in: 0..<paths.count, using: &generator)]
+                        let body = bodies[Int.random(in: 0..<bodies.count, using: &generator)]
+                        let type = contentTypes[Int.random(in: 0..<contentTypes.count, using: &generator)]
+                        var headers: [(String, String)] = type.isEmpty ? [] : [("Content-Type", type)]
+                        if index % 3 == 0 { headers.append(("Authorization", "Bearer \(Self.token)")) }
+                        if index % 5 == 0 { headers += [("ce-specversion", "1.0"), ("ce-id", "%ZZ"), ("ce-source", ""), ("ce-type", "x")] }
+                        if index % 7 == 0 { headers.append(("X-Forwarded-For", "\(worker).\(index).0.1, evil")) }
+                        if index % 11 == 0 { headers.append(("traceparent", "00-zz-yy-01")) }
+                        let method = methods[Int.random(in: 0..<methods.count, using: &generator)]
+                        let response = try await HTTPTestClient.send(port: port, method: method, path: path, headers: headers, body: Data(body.utf8))
+                        if response.status >= 500 { serverErrors.withLock { $0.append("\(method) \(path) \(type) → \(response.status) \(response.text.prefix(120))") } }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(serverErrors.withLock { Array($0.prefix(10)) } == [])
+        #expect(try await HTTPTestClient.send(port: port, path: "/health").status == 200)
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+    }
+}
