@@ -13,7 +13,8 @@ RUN swift build -c release --static-swift-stdlib -Xlinker -s --product functions
     && install -D -m 0755 "$(swift build -c release --show-bin-path)/functions" /out/functions
 
 # --- runtime: slim Debian, CA certificates for TLS to Postgres and providers, a non-root user ---
-# The binary needs only glibc, libstdc++ and libgcc_s beyond itself (ldd); the Swift runtime is linked in.
+# The binary needs only glibc, libstdc++, libgcc_s and zlib beyond itself (ldd; all in bookworm-slim, libstdc++6
+# named for clarity); the Swift runtime is linked in. Tests/Image/prove-image.sh runs it on such a root filesystem.
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates tzdata libstdc++6 \

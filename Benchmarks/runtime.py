@@ -31,21 +31,24 @@ def http_get(port, path="/health"):
     return int(data.split(b" ", 2)[1])
 
 
-def serve_env(port):
+FUNCTIONS = ["login", "refresh", "webhook-receive", "webhook-dispatch", "send-alert", "metrics"]
+
+
+def serve_env(port, target="metrics"):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "HOST": "127.0.0.1",
-           "FUNCTION_TARGET": "metrics", "LOG_LEVEL": "warning",
+           "FUNCTION_TARGET": target, "LOG_LEVEL": "warning",
            # Not contacted: /health does no I/O and the pool connects lazily.
            "DATABASE_URL": "postgres://bench@127.0.0.1:1/bench?sslmode=disable",
            "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key"}
     return env
 
 
-def cold_start(runs):
+def cold_start(runs, target="metrics"):
     samples = []
     for _ in range(runs):
         port = free_port()
         start = time.perf_counter()
-        proc = subprocess.Popen([os.path.join(BIN, "functions"), "serve"], env=serve_env(port),
+        proc = subprocess.Popen([os.path.join(BIN, "functions"), "serve"], env=serve_env(port, target),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:
             try:
@@ -90,9 +93,9 @@ def wrk(mode, seconds):
         proc.wait(timeout=10)
 
 
-def idle_rss_mb():
+def idle_rss_mb(target="metrics"):
     port = free_port()
-    proc = subprocess.Popen([os.path.join(BIN, "functions"), "serve"], env=serve_env(port),
+    proc = subprocess.Popen([os.path.join(BIN, "functions"), "serve"], env=serve_env(port, target),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, "/health")
@@ -137,6 +140,9 @@ def main():
     for name, value, limit, ratio_text, ok in rows:
         print(f"| {name} | {value} | {limit} | {ratio_text} | {'yes' if ok else 'NO'} |")
     print(f"\ncold start samples (ms): {', '.join(f'{s:.1f}' for s in sorted(cold))}")
+    print("\n| function (FUNCTION_TARGET) | cold start, median of 10 | idle RSS |\n|---|---|---|")
+    for target in FUNCTIONS:
+        print(f"| {target} | {statistics.median(cold_start(10, target)):.1f} ms | {idle_rss_mb(target):.1f} MB |")
     print(f"bare req/s: {', '.join(f'{r:,.0f}' for r in bare)}; shim req/s: {', '.join(f'{r:,.0f}' for r in shim)}")
     return 0 if all(row[4] for row in rows) else 1
 

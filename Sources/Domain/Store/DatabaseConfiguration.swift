@@ -1,5 +1,5 @@
 import Foundation
-public import NIOSSL
+import NIOSSL
 public import PostgresNIO
 
 /// Where the database is and how to reach it, from `DATABASE_URL` or the `DB_*` variables.

@@ -1,4 +1,4 @@
-public import PostgresNIO
+import PostgresNIO
 
 /// One numbered schema change held in the binary. Statements run in order, in one transaction.
 public struct Migration: Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-public import HTTPTypes
+import HTTPTypes
 public import Logging
 
 /// The one path every invocation takes, from the server, the local runner and the tests alike.
