@@ -7,7 +7,7 @@ Accepting an alert with the console backend: wrk -t2 -c16 POSTing a new alert pe
 key) to `functions serve` (send-alert, EMAIL_BACKEND=console, output to /dev/null); limits >= 2,000 req/s
 and p99 < 20 ms.
 """
-import argparse, os, subprocess, sys, tempfile
+import argparse, os, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
@@ -21,12 +21,8 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
-    if not args.no_build:
-        benchlib.build()
-    cluster = benchlib.Cluster()
+    cluster = benchlib.migrated_cluster(args.no_build)
     try:
-        subprocess.run([os.path.join(benchlib.BIN, "functions"), "migrate"], check=True, capture_output=True,
-                       env={"PATH": os.environ["PATH"], "DATABASE_URL": cluster.url})
         env = {"DATABASE_URL": cluster.url, "DB_POOL_SIZE": "16", "EMAIL_BACKEND": "console",
                "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key"}
         proc, port = benchlib.serve(env, "send-alert")

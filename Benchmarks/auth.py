@@ -141,13 +141,9 @@ def main():
     parser.add_argument("--wrk-threads", type=int, default=2, help="load-generator threads for refresh (connections stay 16)")
     parser.add_argument("--skip-login", action="store_true")
     args = parser.parse_args()
-    if not args.no_build:
-        benchlib.build()
-    cluster = benchlib.Cluster()
+    cluster = benchlib.migrated_cluster(args.no_build)
     results = {}
     try:
-        subprocess.run([os.path.join(benchlib.BIN, "functions"), "migrate"], check=True, capture_output=True,
-                       env={"PATH": os.environ["PATH"], "DATABASE_URL": cluster.url})
         if not args.skip_login:
             bench_login(cluster, args.iterations, results)
         bench_refresh(cluster, args.seconds, results, args.wrk_threads)

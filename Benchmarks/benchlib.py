@@ -131,3 +131,17 @@ def print_table(rows):
     for name, value, limit, ratio_text, ok in rows:
         print(f"| {name} | {value} | {limit} | {ratio_text} | {'yes' if ok else 'NO'} |")
     return all(row[4] for row in rows)
+
+
+def migrated_cluster(no_build):
+    """Builds the release binaries (unless `no_build`), starts a throwaway cluster and migrates it."""
+    if not no_build:
+        build()
+    cluster = Cluster()
+    try:
+        subprocess.run([os.path.join(BIN, "functions"), "migrate"], check=True, capture_output=True,
+                       env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATABASE_URL": cluster.url})
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster

@@ -44,12 +44,8 @@ def main():
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--scrapes", type=int, default=50)
     args = parser.parse_args()
-    if not args.no_build:
-        benchlib.build()
-    cluster = benchlib.Cluster()
+    cluster = benchlib.migrated_cluster(args.no_build)
     try:
-        subprocess.run([os.path.join(benchlib.BIN, "functions"), "migrate"], check=True, capture_output=True,
-                       env={"PATH": os.environ["PATH"], "DATABASE_URL": cluster.url})
         env = {"DATABASE_URL": cluster.url, "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key"}
         proc, port = benchlib.serve(env, "metrics")
         try:

@@ -101,13 +101,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--deliveries", type=int, default=20_000)
     args = parser.parse_args()
-    if not args.no_build:
-        benchlib.build()
-    cluster = benchlib.Cluster()
+    cluster = benchlib.migrated_cluster(args.no_build)
     results = {}
     try:
-        subprocess.run([os.path.join(benchlib.BIN, "functions"), "migrate"], check=True, capture_output=True,
-                       env={"PATH": os.environ["PATH"], "DATABASE_URL": cluster.url})
         bench_receive(cluster, args.seconds, results)
         bench_dispatch(cluster, args.seconds, args.deliveries, results)
     finally:
