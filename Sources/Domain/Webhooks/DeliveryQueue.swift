@@ -56,7 +56,8 @@ enum DeliveryQueue {
         var claimed: [(UUID, UUID, UUID, Int, Data, Bool)] = []
         for try await row in rows.decode((UUID, UUID, UUID, Int, Data, Bool).self) { claimed.append(row) }
         guard !claimed.isEmpty else { return [] }
-        let byID = Dictionary(try await endpoints.all(on: connection, logger: logger).map { ($0.id, $0) }) { first, _ in first }
+        let endpointIDs = Array(Set(claimed.map(\.2)))
+        let byID = Dictionary(try await endpoints.find(ids: endpointIDs, on: connection, logger: logger).map { ($0.id, $0) }) { first, _ in first }
         return claimed.compactMap { delivery, message, endpointID, attempt, payload, encrypted in
             guard let endpoint = byID[endpointID] else { return nil }
             return Claim(

@@ -41,7 +41,15 @@ public struct WebhookEndpointStore: Sendable {
 
     /// One endpoint.
     public func find(id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> WebhookEndpoint? {
-        try await all(on: connection, logger: logger).first { $0.id == id }
+        try await find(ids: [id], on: connection, logger: logger).first
+    }
+
+    /// The endpoints with these ids (only those rows are read and decrypted).
+    public func find(ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [WebhookEndpoint] {
+        let rows = try await connection.query(
+            "SELECT \(unescaped: Self.columns) FROM webhook_endpoints WHERE id = ANY(\(ids)::uuid[])", logger: logger
+        )
+        return try await decode(rows)
     }
 
     /// A new secret (returned once); the old one still signs until `overlapUntil`.
