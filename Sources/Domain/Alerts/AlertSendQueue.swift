@@ -31,6 +31,11 @@ enum AlertSendQueue {
         var nextAttemptAt: Date?
         var reason: String?
         var providerID: String?
+
+        /// The `alert_sends_total` outcome label.
+        var counterLabel: String { status == "sent" ? "sent" : (status == "pending" ? "retrying" : "failed") }
+
+        var result: Result { status == "sent" ? .sent : (status == "pending" ? .retrying : .failed) }
     }
 
     static func claim(limit: Int, now: Date, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [Claim] {
@@ -74,35 +79,175 @@ enum AlertSendQueue {
         return claims
     }
 
-    /// Records the attempt and the send's new state, with its counter, only while the claim holds.
-    static func finish(_ claim: Claim, outcome: Outcome, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let shard = Int16.random(in: 0..<Int16(Counters.shards))
-        let label = outcome.status == "sent" ? "sent" : (outcome.status == "pending" ? "retrying" : "failed")
-        let rows = try await connection.query(
-            """
-            WITH held AS (
-                UPDATE alert_sends SET status = \(outcome.status)::text,
-                    next_attempt_at = coalesce(\(outcome.nextAttemptAt)::timestamptz, next_attempt_at),
-                    claim_token = NULL, claimed_until = NULL, last_error = \(outcome.reason)::text,
-                    provider_message_id = coalesce(\(outcome.providerID)::text, provider_message_id),
-                    finished_at = CASE WHEN \(outcome.status)::text = 'pending' THEN NULL ELSE \(now)::timestamptz END
-                WHERE id = \(claim.sendID) AND claim_token = \(claim.claimToken)
-                RETURNING id
-            ), recorded AS (
-                INSERT INTO alert_send_attempts (send_id, attempt, started_at, duration_ms, status_code, error)
-                SELECT id, \(claim.attempt), \(outcome.startedAt), \(outcome.durationMilliseconds), \(outcome.statusCode)::integer,
-                    \(outcome.reason)::text FROM held
-                ON CONFLICT (send_id, attempt) DO NOTHING
-            ), counted AS (
-                INSERT INTO counters (name, labels, shard, value)
-                SELECT 'alert_sends_total', jsonb_build_object('channel', \(claim.channel)::text, 'outcome', \(label)::text), \(shard), 1 FROM held
-                ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
-            )
-            SELECT count(*) FROM held
-            """,
-            logger: logger
+    /// Records attempts that share one claim token, in one statement: each send's new state and attempt row
+    /// (only while the claim holds), the counters, and optionally the answer stored for an alert. Returns the
+    /// ids of the sends whose claim still held.
+    static func finish(
+        _ results: [(claim: Claim, outcome: Outcome)], answer: (alertID: UUID, body: String)? = nil, now: Date,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> Set<UUID> {
+        guard let token = results.first?.claim.claimToken else { return [] }
+        precondition(results.allSatisfy { $0.claim.claimToken == token }, "one statement finishes one claim")
+        let statement = FinishSendsStatement(
+            claimToken: token, sendIDs: results.map(\.claim.sendID), attempts: results.map(\.claim.attempt),
+            statuses: results.map(\.outcome.status),
+            nextAttempts: results.map { $0.outcome.nextAttemptAt ?? FinishSendsStatement.none },
+            reasons: results.map { $0.outcome.reason ?? "" }, providerIDs: results.map { $0.outcome.providerID ?? "" },
+            startedAts: results.map(\.outcome.startedAt), durations: results.map(\.outcome.durationMilliseconds),
+            statusCodes: results.map { $0.outcome.statusCode ?? 0 }, channels: results.map(\.claim.channel),
+            labels: results.map(\.outcome.counterLabel), now: now, shard: Int16.random(in: 0..<Int16(Counters.shards)),
+            answerAlertID: answer?.alertID, answer: answer?.body
         )
-        for try await count in rows.decode(Int.self) { return count == 1 }
-        return false
+        var held: Set<UUID> = []
+        for try await id in try await connection.execute(statement, logger: logger) { held.insert(id) }
+        return held
     }
+}
+
+/// Stores an alert, its sends (already claimed by the submitting request, so no drain takes them while the
+/// first attempts run) and its counter in one statement; answers 1 when stored, 0 for a known idempotency key.
+/// Prepared once per connection: it runs once per alert. Values are bound, never spliced.
+struct SubmitAlertStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH inserted AS (
+            INSERT INTO alerts (id, alert_type, severity, subject, message, message_encrypted, recipients, links, idempotency_key,
+                request_id, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+        ), sends AS (
+            INSERT INTO alert_sends (id, alert_id, channel, status, attempts, next_attempt_at, claim_token, claimed_until, created_at)
+            SELECT send.id, inserted.id, send.channel, 'pending', 1, $11, $12, $13, $11
+            FROM inserted, unnest($14::uuid[], $15::text[]) AS send(id, channel)
+        ), counted AS (
+            INSERT INTO counters (name, labels, shard, value)
+            SELECT 'alerts_total', jsonb_build_object('severity', $3::text), $16, 1 FROM inserted
+            ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+        )
+        SELECT count(*)::int8 FROM inserted
+        """
+
+    static let bindingDataTypes: [PostgresDataType] = [
+        .uuid, .text, .text, .text, .bytea, .bool, .textArray, .textArray, .text, .text, .timestamptz, .uuid, .timestamptz,
+        .uuidArray, .textArray, .int2,
+    ]
+
+    typealias Row = Int
+
+    var id: UUID
+    var alert: Alert
+    var message: Data
+    var messageEncrypted: Bool
+    var requestID: String?
+    var now: Date
+    var claimToken: UUID
+    var leaseEnd: Date
+    var sendIDs: [UUID]
+    var channels: [String]
+    var shard: Int16
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 16)
+        bindings.append(id)
+        bindings.append(alert.alertType)
+        bindings.append(alert.severity.rawValue)
+        bindings.append(alert.subject)
+        try bindings.append(message)
+        bindings.append(messageEncrypted)
+        bindings.append(alert.recipients)
+        bindings.append(alert.links)
+        bindings.append(alert.idempotencyKey)
+        bindings.append(requestID)
+        bindings.append(now)
+        bindings.append(claimToken)
+        bindings.append(leaseEnd)
+        bindings.append(sendIDs)
+        bindings.append(channels)
+        bindings.append(shard)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int { try row.decode(Int.self) }
+}
+
+/// The batched finish of ``AlertSendQueue/finish(_:answer:now:on:logger:)``. Arrays cannot carry NULLs through
+/// PostgresNIO's encoders, so "none" travels as an empty string, a zero status code or ``none`` (the epoch).
+struct FinishSendsStatement: PostgresPreparedStatement {
+    /// Stands for "no next attempt" in `nextAttempts`.
+    static let none = Date(timeIntervalSince1970: 0)
+
+    static let sql = """
+        WITH result AS (
+            SELECT * FROM unnest($2::uuid[], $3::int8[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::timestamptz[],
+                $9::int8[], $10::int8[], $11::text[], $12::text[])
+                AS r(send_id, attempt, status, next_at, reason, provider_id, started_at, duration_ms, status_code, channel, label)
+        ), held AS (
+            UPDATE alert_sends s SET status = r.status,
+                next_attempt_at = CASE WHEN r.next_at = 'epoch'::timestamptz THEN s.next_attempt_at ELSE r.next_at END,
+                claim_token = NULL, claimed_until = NULL, last_error = nullif(r.reason, ''),
+                provider_message_id = coalesce(nullif(r.provider_id, ''), s.provider_message_id),
+                finished_at = CASE WHEN r.status = 'pending' THEN NULL ELSE $13 END
+            FROM result r
+            WHERE s.id = r.send_id AND s.claim_token = $1
+            RETURNING s.id, r.attempt, r.started_at, r.duration_ms, r.status_code, r.reason, r.channel, r.label
+        ), recorded AS (
+            INSERT INTO alert_send_attempts (send_id, attempt, started_at, duration_ms, status_code, error)
+            SELECT id, attempt, started_at, duration_ms, nullif(status_code, 0), nullif(reason, '') FROM held
+            ON CONFLICT (send_id, attempt) DO NOTHING
+        ), counted AS (
+            INSERT INTO counters (name, labels, shard, value)
+            SELECT 'alert_sends_total', jsonb_build_object('channel', channel, 'outcome', label), $14, count(*) FROM held
+            GROUP BY channel, label
+            ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+        ), answered AS (
+            UPDATE alerts SET response = $16 WHERE id = $15 AND $16 IS NOT NULL
+        )
+        SELECT id FROM held
+        """
+
+    static let bindingDataTypes: [PostgresDataType] = [
+        .uuid, .uuidArray, .int8Array, .textArray, .timestamptzArray, .textArray, .textArray, .timestamptzArray, .int8Array, .int8Array,
+        .textArray, .textArray, .timestamptz, .int2, .uuid, .text,
+    ]
+
+    typealias Row = UUID
+
+    var claimToken: UUID
+    var sendIDs: [UUID]
+    var attempts: [Int]
+    var statuses: [String]
+    var nextAttempts: [Date]
+    var reasons: [String]
+    var providerIDs: [String]
+    var startedAts: [Date]
+    var durations: [Int]
+    var statusCodes: [Int]
+    var channels: [String]
+    var labels: [String]
+    var now: Date
+    var shard: Int16
+    var answerAlertID: UUID?
+    var answer: String?
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 16)
+        bindings.append(claimToken)
+        bindings.append(sendIDs)
+        bindings.append(attempts)
+        bindings.append(statuses)
+        bindings.append(nextAttempts)
+        bindings.append(reasons)
+        bindings.append(providerIDs)
+        bindings.append(startedAts)
+        bindings.append(durations)
+        bindings.append(statusCodes)
+        bindings.append(channels)
+        bindings.append(labels)
+        bindings.append(now)
+        bindings.append(shard)
+        bindings.append(answerAlertID)
+        bindings.append(answer)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
 }

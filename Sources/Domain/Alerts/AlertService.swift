@@ -48,9 +48,10 @@ public struct AlertService: Sendable {
 
     /// Stores and sends an alert; answers 202 `{id, channels: {email: status, slack: status}}`.
     ///
-    /// One statement stores the alert, its sends (already claimed by this call, so no drain can take them
-    /// while the first attempts run) and its counter; then each channel is tried once and its result
-    /// recorded under that claim. A duplicate idempotency key stores nothing and returns the first answer.
+    /// Two durable statements: one stores the alert, its sends (already claimed by this call, so no drain can
+    /// take them while the first attempts run) and its counter; then every channel is tried at once, and one
+    /// statement records all their results under that claim together with the answer. A duplicate idempotency
+    /// key stores nothing and returns the first answer.
     public func submit(_ alert: Alert, requestID: String?, logger: Logger) async throws -> Submitted {
         let now = clock.now()
         let id = UUID()
@@ -58,59 +59,48 @@ public struct AlertService: Sendable {
         let sealed = try encryption.sealPayload(Data(alert.message.utf8))
         let channels = self.channels
         let sendIDs = channels.map { _ in UUID() }
-        let leaseEnd = now.addingTimeInterval(Double(settings.lease.components.seconds))
-        let shard = Int16.random(in: 0..<Int16(Counters.shards))
+        let statement = SubmitAlertStatement(
+            id: id, alert: alert, message: sealed.data, messageEncrypted: sealed.encrypted, requestID: requestID, now: now,
+            claimToken: token, leaseEnd: now.addingTimeInterval(Double(settings.lease.components.seconds)), sendIDs: sendIDs,
+            channels: channels, shard: Int16.random(in: 0..<Int16(Counters.shards))
+        )
         let fresh = try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                WITH inserted AS (
-                    INSERT INTO alerts (id, alert_type, severity, subject, message, message_encrypted, recipients, links, idempotency_key,
-                        request_id, created_at)
-                    VALUES (\(id), \(alert.alertType), \(alert.severity.rawValue), \(alert.subject), \(sealed.data), \(sealed.encrypted),
-                        \(alert.recipients), \(alert.links), \(alert.idempotencyKey)::text, \(requestID)::text, \(now))
-                    ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
-                ), sends AS (
-                    INSERT INTO alert_sends (id, alert_id, channel, status, attempts, next_attempt_at, claim_token, claimed_until, created_at)
-                    SELECT send.id, inserted.id, send.channel, 'pending', 1, \(now), \(token), \(leaseEnd), \(now)
-                    FROM inserted, unnest(\(sendIDs)::uuid[], \(channels)::text[]) AS send(id, channel)
-                ), counted AS (
-                    INSERT INTO counters (name, labels, shard, value)
-                    SELECT 'alerts_total', jsonb_build_object('severity', \(alert.severity.rawValue)::text), \(shard), 1 FROM inserted
-                    ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
-                )
-                SELECT count(*)::int FROM inserted
-                """,
-                logger: logger
-            )
-            var count = 0
-            for try await value in rows.decode(Int.self) { count = value }
-            return count == 1
+            var stored = 0
+            for try await count in try await connection.execute(statement, logger: logger) { stored = count }
+            return stored == 1
         }
         if !fresh, let key = alert.idempotencyKey {
             let first = try await database.withConnection { try await Self.existing(key: key, on: $0, logger: logger) }
             if let first { return first }
         }
-        let sender = ChannelSender(settings: settings, client: LazyHTTPClient(settings: settings))
-        var states: [String: String] = [:]
-        for (sendID, channel) in zip(sendIDs, channels) {
-            let claim = AlertSendQueue.Claim(
+        let claims = zip(sendIDs, channels).map { sendID, channel in
+            AlertSendQueue.Claim(
                 sendID: sendID, alertID: id, channel: channel, attempt: 1, claimToken: token, severity: alert.severity.rawValue,
                 alertType: alert.alertType, subject: alert.subject, message: sealed.data, messageEncrypted: sealed.encrypted,
                 recipients: alert.recipients, links: alert.links, createdAt: now
             )
-            switch await attempt(claim, sender: sender, logger: logger) {
-            case .sent: states[channel] = "sent"
-            case .failed: states[channel] = "failed"
-            case .retrying, .lost: states[channel] = "pending"
+        }
+        let sender = ChannelSender(settings: settings, client: LazyHTTPClient(settings: settings))
+        let results = await send(claims, sender: sender, logger: logger)
+        await sender.client.shutdown()
+        var states = Dictionary(uniqueKeysWithValues: channels.map { ($0, "pending") })
+        for result in results {
+            switch result.outcome.result {
+            case .sent: states[result.claim.channel] = "sent"
+            case .failed: states[result.claim.channel] = "failed"
+            case .retrying, .lost: break
             }
         }
-        await sender.client.shutdown()
+        let held = await record(results, answer: (id, Self.answer(id: id, states: states)), logger: logger)
+        // Not recorded (the store failed, or the claim lapsed): the lease runs out and a drain sends again.
+        for result in results where !held.contains(result.claim.sendID) { states[result.claim.channel] = "pending" }
+        return Submitted(id: id, body: Self.answer(id: id, states: states))
+    }
+
+    /// `{"id": …, "channels": {"email": "sent", …}}`, channels in name order.
+    static func answer(id: UUID, states: [String: String]) -> String {
         let channelJSON = states.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",")
-        let body = "{\"id\":\"\(id.uuidString.lowercased())\",\"channels\":{\(channelJSON)}}"
-        try await database.withConnection { connection in
-            try await connection.query("UPDATE alerts SET response = \(body) WHERE id = \(id)", logger: logger)
-        }
-        return Submitted(id: id, body: body)
+        return "{\"id\":\"\(id.uuidString.lowercased())\",\"channels\":{\(channelJSON)}}"
     }
 
     static func existing(key: String, on connection: PostgresConnection, logger: Logger) async throws -> Submitted? {
@@ -136,13 +126,21 @@ public struct AlertService: Sendable {
                 }
                 if claims.isEmpty { break }
                 report.claimed += claims.count
-                let results = await withTaskGroup(of: AlertSendQueue.Result.self) { group in
-                    for claim in claims { group.addTask { await self.attempt(claim, sender: sender, logger: logger) } }
-                    var results: [AlertSendQueue.Result] = []
-                    for await result in group { results.append(result) }
-                    return results
+                // Each result is recorded as soon as its send ends, so a slow provider holds back nobody's record.
+                let outcomes = await withTaskGroup(of: AlertSendQueue.Result.self) { group in
+                    for claim in claims {
+                        group.addTask {
+                            let results = await self.send([claim], sender: sender, logger: logger)
+                            guard let result = results.first else { return .lost }
+                            let held = await self.record(results, logger: logger)
+                            return held.contains(claim.sendID) ? result.outcome.result : .lost
+                        }
+                    }
+                    var all: [AlertSendQueue.Result] = []
+                    for await result in group { all.append(result) }
+                    return all
                 }
-                for result in results {
+                for result in outcomes {
                     switch result {
                     case .sent: report.sent += 1
                     case .retrying: report.retrying += 1
@@ -159,14 +157,38 @@ public struct AlertService: Sendable {
         return report
     }
 
-    func attempt(_ claim: AlertSendQueue.Claim, sender: ChannelSender, logger: Logger) async -> AlertSendQueue.Result {
+    /// Records results (and an answer) in one statement; the ids whose claim still held. A failure to record is
+    /// logged and treated as a lapsed claim: the lease runs out and a drain tries again.
+    func record(_ results: [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)], answer: (alertID: UUID, body: String)? = nil, logger: Logger) async -> Set<UUID> {
+        guard !results.isEmpty else { return [] }
+        let now = clock.now()
+        do {
+            return try await database.withConnection { try await AlertSendQueue.finish(results, answer: answer, now: now, on: $0, logger: logger) }
+        } catch {
+            logger.warning("could not record alert sends: \(error)")
+            return []
+        }
+    }
+
+    /// Tries each claim once, all at once; a claim whose message cannot be decrypted is left to lapse (and logged).
+    func send(_ claims: [AlertSendQueue.Claim], sender: ChannelSender, logger: Logger) async -> [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)] {
+        if claims.count == 1 { return await send(claims[0], sender: sender, logger: logger).map { [(claims[0], $0)] } ?? [] }
+        return await withTaskGroup(of: (AlertSendQueue.Claim, AlertSendQueue.Outcome?).self) { group in
+            for claim in claims { group.addTask { (claim, await self.send(claim, sender: sender, logger: logger)) } }
+            var results: [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)] = []
+            for await (claim, outcome) in group { if let outcome { results.append((claim, outcome)) } }
+            return results
+        }
+    }
+
+    func send(_ claim: AlertSendQueue.Claim, sender: ChannelSender, logger: Logger) async -> AlertSendQueue.Outcome? {
         let startedAt = clock.now()
         let message: String
         do {
             message = String(decoding: try encryption.openPayload(claim.message, encrypted: claim.messageEncrypted), as: UTF8.self)
         } catch {
             logger.error("cannot decrypt an alert message: FIELD_ENCRYPTION_KEY differs from the one it was stored with")
-            return .lost
+            return nil
         }
         let link = settings.portalBaseURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/alerts/\(claim.alertID.uuidString.lowercased())"
         let attempt: ChannelSender.Attempt
@@ -185,7 +207,6 @@ public struct AlertService: Sendable {
                 : nil
             attempt = await sender.sendEmail(.init(to: claim.recipients, subject: "[\(claim.severity.uppercased())] \(claim.subject)", text: text, html: html, pdf: pdf), alertID: claim.alertID, logger: logger)
         }
-        let now = clock.now()
         var status = "sent"
         var next: Date?
         var reason: String?
@@ -198,30 +219,17 @@ public struct AlertService: Sendable {
             reason = why
         case .retry(let why, let retryAfter):
             reason = why
-            if let due = settings.schedule.nextAttempt(after: claim.attempt, at: now, retryAfter: retryAfter) {
+            if let due = settings.schedule.nextAttempt(after: claim.attempt, at: clock.now(), retryAfter: retryAfter) {
                 status = "pending"
                 next = due
             } else {
                 status = "failed"
             }
         }
-        let outcome = AlertSendQueue.Outcome(
+        return AlertSendQueue.Outcome(
             startedAt: startedAt, durationMilliseconds: Int(attempt.duration.components.seconds * 1000 + attempt.duration.components.attoseconds / 1_000_000_000_000_000),
             statusCode: attempt.statusCode, status: status, nextAttemptAt: next, reason: reason, providerID: providerID
         )
-        do {
-            guard try await database.withConnection({ try await AlertSendQueue.finish(claim, outcome: outcome, now: now, on: $0, logger: logger) }) else {
-                return .lost
-            }
-        } catch {
-            logger.warning("could not record an alert send: \(error)")
-            return .lost
-        }
-        switch status {
-        case "sent": return .sent
-        case "pending": return .retrying
-        default: return .failed
-        }
     }
 }
 
@@ -235,7 +243,9 @@ enum AlertEmail {
 
     static func html(subject: String, severity: String, type: String, message: String, link: String, links: [String]) -> String {
         func escape(_ text: String) -> String {
-            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            guard text.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") })
+            else { return text }
+            return text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
                 .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
         }
         let extra = links.map { "<li><a href=\"\(escape($0))\">\(escape($0))</a></li>" }.joined()

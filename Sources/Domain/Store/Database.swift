@@ -32,7 +32,7 @@ public struct Database: Sendable {
         let client = self.client
         return try await guarded { leased in
             try await client.withConnection { connection in
-                leased.set()
+                try leased.set()
                 return try await body(connection)
             }
         }
@@ -46,7 +46,7 @@ public struct Database: Sendable {
         let logger = self.logger
         return try await guarded { leased in
             try await client.withConnection { connection in
-                leased.set()
+                try leased.set()
                 return try await connection.withTransaction(logger: logger) { try await body($0) }
             }
         }
@@ -66,31 +66,26 @@ public struct Database: Sendable {
 
     /// Leases with a bounded wait and maps "server gone" errors to ``StoreError/unavailable``.
     ///
-    /// Every call pays for the timer. Skipping it while the pool had just answered was measured (about 10 %
-    /// of request CPU) and removed: calls that began in the moment after PostgreSQL stopped waited on the
-    /// pool for a minute instead of answering 503 (the fault test caught it).
+    /// The work runs in its own task so that the wait for a connection can be cut off: when no connection was
+    /// leased within `acquireTimeout`, ``AcquireWatchdog`` cancels that task and the caller gets
+    /// ``StoreError/unavailable``. Once a connection is leased the work is never cut off; it ends on its own.
+    /// Every call is watched (skipping it while the pool had just answered let calls that began in the moment
+    /// after PostgreSQL stopped wait on the pool for a minute); watching costs a lock and a dictionary entry,
+    /// not a timer per call.
     private func guarded<Result: Sendable>(
         _ operation: @escaping @Sendable (LeaseFlag) async throws -> Result
     ) async throws -> Result {
         let leased = LeaseFlag()
-        let acquireTimeout = self.acquireTimeout
+        let task = Task { try await operation(leased) }
+        let watch = AcquireWatchdog.shared.watch(deadline: .now + acquireTimeout) {
+            if leased.timeOut() { task.cancel() }
+        }
+        defer { AcquireWatchdog.shared.forget(watch) }
         do {
-            return try await withThrowingTaskGroup(of: Result?.self) { group in
-                group.addTask { try await operation(leased) }
-                group.addTask {
-                    try await Task.sleep(for: acquireTimeout)
-                    if leased.isSet {
-                        // The work has started: never cut it off here; it ends on its own.
-                        try await Task.sleep(for: .seconds(86_400 * 365))
-                    }
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let result = first else {
-                    throw StoreError.unavailable
-                }
-                return result
-            }
+            return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+        } catch _ where leased.timedOut {
+            logger.warning("database unavailable", metadata: ["error_type": "acquire_timeout"])
+            throw StoreError.unavailable
         } catch let error as PSQLError {
             throw Self.translate(error, logger: logger)
         } catch let error as PostgresTransactionError {
@@ -129,11 +124,81 @@ public struct Database: Sendable {
     }
 }
 
-/// Set once when a connection has been leased; read by the acquire timer.
+/// Whether a call got its connection before its deadline: exactly one of "leased" and "timed out" wins.
 final class LeaseFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
+    private static let waiting: UInt8 = 0
+    private static let leased: UInt8 = 1
+    private static let expired: UInt8 = 2
+    private let state = Atomic<UInt8>(LeaseFlag.waiting)
+
+    /// Marks the connection leased; throws ``StoreError/unavailable`` when the deadline won the race.
+    func set() throws {
+        guard state.compareExchange(expected: Self.waiting, desired: Self.leased, ordering: .acquiringAndReleasing).exchanged else {
+            throw StoreError.unavailable
+        }
+    }
+
+    /// Marks the call timed out; false when it had already leased its connection.
+    func timeOut() -> Bool {
+        state.compareExchange(expected: Self.waiting, desired: Self.expired, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    /// True when the deadline passed before a connection was leased.
+    var timedOut: Bool { state.load(ordering: .acquiring) == Self.expired }
+}
+
+/// Fires the deadlines of calls waiting for a pooled connection.
+///
+/// One sweeper task, started by the first watch and ending when nothing is watched, looks every 50 ms for
+/// passed deadlines; a watch is an entry in a locked dictionary. (A sleeping timer task per call cost about a
+/// tenth of a request's CPU.)
+final class AcquireWatchdog: Sendable {
+    static let shared = AcquireWatchdog()
+    static let tick = Duration.milliseconds(50)
+
+    private struct Entry {
+        var deadline: ContinuousClock.Instant
+        var fire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var nextID: UInt64 = 0
+        var entries: [UInt64: Entry] = [:]
+        var sweeping = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Calls `fire` once `deadline` has passed, unless ``forget(_:)`` came first.
+    func watch(deadline: ContinuousClock.Instant, fire: @escaping @Sendable () -> Void) -> UInt64 {
+        let (id, start) = state.withLock { state in
+            state.nextID &+= 1
+            state.entries[state.nextID] = Entry(deadline: deadline, fire: fire)
+            defer { state.sweeping = true }
+            return (state.nextID, !state.sweeping)
+        }
+        if start { Task.detached { await self.sweep() } }
+        return id
+    }
+
+    func forget(_ id: UInt64) {
+        _ = state.withLock { $0.entries.removeValue(forKey: id) }
+    }
+
+    private func sweep() async {
+        while true {
+            try? await Task.sleep(for: Self.tick)
+            let now = ContinuousClock.now
+            let (due, done): ([Entry], Bool) = state.withLock { state in
+                let due = state.entries.filter { $0.value.deadline <= now }
+                for id in due.keys { state.entries.removeValue(forKey: id) }
+                if state.entries.isEmpty { state.sweeping = false }
+                return (Array(due.values), state.entries.isEmpty)
+            }
+            for entry in due { entry.fire() }
+            if done { return }
+        }
+    }
 }
 
 /// Runs `body`, throwing ``StoreError/unavailable`` when it takes longer than `timeout`.
