@@ -129,6 +129,36 @@ struct SendAlertTests {
         }
     }
 
+    @Test("console backend: sent and on record in the statement that stores the alert; a resubmission repeats the answer")
+    func consoleRecordedAtOnce() async throws {
+        try await withHarness(AlertSettings.testing(.console)) { harness in
+            let first = await harness.submit(AlertHarness.alert(key: "console-1"))
+            #expect(first.status == .accepted)
+            #expect((first.json["channels"] as? [String: String]) == ["email": "sent"])
+            let second = await harness.submit(AlertHarness.alert(key: "console-1", subject: "Different"))
+            #expect(second.status == .accepted && second.text == first.text)
+            let facts = try await harness.database.withConnection { connection in
+                var facts: [String] = []
+                let rows = try await connection.query(
+                    """
+                    SELECT s.status || ' attempts=' || s.attempts || ' claimed=' || (s.claim_token IS NOT NULL)
+                        || ' provider=' || coalesce(s.provider_message_id, '-') || ' finished=' || (s.finished_at IS NOT NULL)
+                        || ' attempt_rows=' || (SELECT count(*) FROM alert_send_attempts a WHERE a.send_id = s.id)
+                        || ' answer=' || (a.response IS NOT NULL)
+                        || ' counted=' || (SELECT coalesce(sum(value), 0) FROM counters WHERE name = 'alert_sends_total'
+                            AND labels = '{"channel": "email", "outcome": "sent"}')
+                    FROM alert_sends s JOIN alerts a ON a.id = s.alert_id
+                    """,
+                    logger: TestDatabase.quietLogger
+                )
+                for try await fact in rows.decode(String.self) { facts.append(fact) }
+                return facts
+            }
+            #expect(facts == ["sent attempts=1 claimed=false provider=console finished=true attempt_rows=1 answer=true counted=1"])
+            #expect(try await harness.drain().claimed == 0)
+        }
+    }
+
     @Test("Slack gets a short message with severity and link")
     func slack() async throws {
         let sink = WebhookSink { _, _ in .init(status: 200, body: "ok") }

@@ -104,23 +104,35 @@ enum AlertSendQueue {
     }
 }
 
-/// Stores an alert, its sends (already claimed by the submitting request, so no drain takes them while the
-/// first attempts run) and its counter in one statement; answers 1 when stored, 0 for a known idempotency key.
+/// Stores an alert, its sends and its counters in one statement; answers 1 when stored, 0 for a known
+/// idempotency key. A send to be tried by the submitting request is stored pending and already claimed by it
+/// (so no drain takes it meanwhile); a send that is made locally (the console backend) is stored as sent, with
+/// its attempt and counter, and the answer is stored with the alert when every send is local.
 /// Prepared once per connection: it runs once per alert. Values are bound, never spliced.
 struct SubmitAlertStatement: PostgresPreparedStatement {
     static let sql = """
         WITH inserted AS (
             INSERT INTO alerts (id, alert_type, severity, subject, message, message_encrypted, recipients, links, idempotency_key,
-                request_id, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                request_id, created_at, response)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $18)
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
         ), sends AS (
-            INSERT INTO alert_sends (id, alert_id, channel, status, attempts, next_attempt_at, claim_token, claimed_until, created_at)
-            SELECT send.id, inserted.id, send.channel, 'pending', 1, $11, $12, $13, $11
-            FROM inserted, unnest($14::uuid[], $15::text[]) AS send(id, channel)
+            INSERT INTO alert_sends (id, alert_id, channel, status, attempts, next_attempt_at, claim_token, claimed_until,
+                provider_message_id, created_at, finished_at)
+            SELECT send.id, inserted.id, send.channel, send.status, 1, $11,
+                CASE WHEN send.status = 'pending' THEN $12 END, CASE WHEN send.status = 'pending' THEN $13 END,
+                CASE WHEN send.status = 'sent' THEN 'console' END, $11, CASE WHEN send.status = 'sent' THEN $11 END
+            FROM inserted, unnest($14::uuid[], $15::text[], $17::text[]) AS send(id, channel, status)
+            RETURNING id, channel, status
+        ), recorded AS (
+            INSERT INTO alert_send_attempts (send_id, attempt, started_at, duration_ms)
+            SELECT id, 1, $11, 0 FROM sends WHERE status = 'sent'
         ), counted AS (
             INSERT INTO counters (name, labels, shard, value)
             SELECT 'alerts_total', jsonb_build_object('severity', $3::text), $16, 1 FROM inserted
+            UNION ALL
+            SELECT 'alert_sends_total', jsonb_build_object('channel', channel, 'outcome', 'sent'), $16, count(*) FROM sends
+            WHERE status = 'sent' GROUP BY channel
             ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
         )
         SELECT count(*)::int8 FROM inserted
@@ -128,7 +140,7 @@ struct SubmitAlertStatement: PostgresPreparedStatement {
 
     static let bindingDataTypes: [PostgresDataType] = [
         .uuid, .text, .text, .text, .bytea, .bool, .textArray, .textArray, .text, .text, .timestamptz, .uuid, .timestamptz,
-        .uuidArray, .textArray, .int2,
+        .uuidArray, .textArray, .int2, .textArray, .text,
     ]
 
     typealias Row = Int
@@ -144,9 +156,13 @@ struct SubmitAlertStatement: PostgresPreparedStatement {
     var sendIDs: [UUID]
     var channels: [String]
     var shard: Int16
+    /// Per send: `pending` (tried by the caller under the claim) or `sent` (made locally after the commit).
+    var statuses: [String]
+    /// The answer, when it is already known (every send local).
+    var answer: String?
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 16)
+        var bindings = PostgresBindings(capacity: 18)
         bindings.append(id)
         bindings.append(alert.alertType)
         bindings.append(alert.severity.rawValue)
@@ -163,6 +179,8 @@ struct SubmitAlertStatement: PostgresPreparedStatement {
         bindings.append(sendIDs)
         bindings.append(channels)
         bindings.append(shard)
+        bindings.append(statuses)
+        bindings.append(answer)
         return bindings
     }
 
@@ -175,20 +193,22 @@ struct FinishSendsStatement: PostgresPreparedStatement {
     /// Stands for "no next attempt" in `nextAttempts`.
     static let none = Date(timeIntervalSince1970: 0)
 
+    /// A row's position in the arrays.
+    private static let at = "array_position($2::uuid[], s.id)"
+
     static let sql = """
-        WITH result AS (
-            SELECT * FROM unnest($2::uuid[], $3::int8[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::timestamptz[],
-                $9::int8[], $10::int8[], $11::text[], $12::text[])
-                AS r(send_id, attempt, status, next_at, reason, provider_id, started_at, duration_ms, status_code, channel, label)
-        ), held AS (
-            UPDATE alert_sends s SET status = r.status,
-                next_attempt_at = CASE WHEN r.next_at = 'epoch'::timestamptz THEN s.next_attempt_at ELSE r.next_at END,
-                claim_token = NULL, claimed_until = NULL, last_error = nullif(r.reason, ''),
-                provider_message_id = coalesce(nullif(r.provider_id, ''), s.provider_message_id),
-                finished_at = CASE WHEN r.status = 'pending' THEN NULL ELSE $13 END
-            FROM result r
-            WHERE s.id = r.send_id AND s.claim_token = $1
-            RETURNING s.id, r.attempt, r.started_at, r.duration_ms, r.status_code, r.reason, r.channel, r.label
+        WITH held AS (
+            -- Found through the primary key by the id list (a join with unnest() plans as a hash join over the whole
+            -- table), which goes through a subquery so that custom plans cost the same as the cached generic one and
+            -- the generic plan is used; each row takes its values at its position in the arrays.
+            UPDATE alert_sends s SET status = ($4::text[])[\(at)],
+                next_attempt_at = CASE WHEN ($5::timestamptz[])[\(at)] = 'epoch'::timestamptz THEN s.next_attempt_at ELSE ($5::timestamptz[])[\(at)] END,
+                claim_token = NULL, claimed_until = NULL, last_error = nullif(($6::text[])[\(at)], ''),
+                provider_message_id = coalesce(nullif(($7::text[])[\(at)], ''), s.provider_message_id),
+                finished_at = CASE WHEN ($4::text[])[\(at)] = 'pending' THEN NULL ELSE $13 END
+            WHERE s.id = ANY (ARRAY(SELECT unnest($2::uuid[]))) AND s.claim_token = $1
+            RETURNING s.id, ($3::int8[])[\(at)] AS attempt, ($8::timestamptz[])[\(at)] AS started_at, ($9::int8[])[\(at)] AS duration_ms,
+                ($10::int8[])[\(at)] AS status_code, ($6::text[])[\(at)] AS reason, ($11::text[])[\(at)] AS channel, ($12::text[])[\(at)] AS label
         ), recorded AS (
             INSERT INTO alert_send_attempts (send_id, attempt, started_at, duration_ms, status_code, error)
             SELECT id, attempt, started_at, duration_ms, nullif(status_code, 0), nullif(reason, '') FROM held

@@ -48,21 +48,28 @@ public struct AlertService: Sendable {
 
     /// Stores and sends an alert; answers 202 `{id, channels: {email: status, slack: status}}`.
     ///
-    /// Two durable statements: one stores the alert, its sends (already claimed by this call, so no drain can
-    /// take them while the first attempts run) and its counter; then every channel is tried at once, and one
-    /// statement records all their results under that claim together with the answer. A duplicate idempotency
+    /// One statement stores the alert, its sends and its counters. A send that goes over the network (Mailgun,
+    /// SendGrid, Slack) is stored already claimed by this call, so no drain can take it while the first attempt
+    /// runs; every such channel is then tried at once, and one more statement records their results under that
+    /// claim together with the answer. A send made locally (the console backend's stdout line) cannot fail and
+    /// needs no retry, so it is stored as sent, with its attempt, in the first statement, and written right after
+    /// that commits: never twice, and with every channel local, one statement per alert. A duplicate idempotency
     /// key stores nothing and returns the first answer.
     public func submit(_ alert: Alert, requestID: String?, logger: Logger) async throws -> Submitted {
         let now = clock.now()
         let id = UUID()
         let token = UUID()
         let sealed = try encryption.sealPayload(Data(alert.message.utf8))
+        let sender = ChannelSender(settings: settings, client: LazyHTTPClient(settings: settings))
         let channels = self.channels
         let sendIDs = channels.map { _ in UUID() }
+        let local = channels.map(sender.sendsLocally)
+        var states = Dictionary(uniqueKeysWithValues: zip(channels, local.map { $0 ? "sent" : "pending" }))
         let statement = SubmitAlertStatement(
             id: id, alert: alert, message: sealed.data, messageEncrypted: sealed.encrypted, requestID: requestID, now: now,
             claimToken: token, leaseEnd: now.addingTimeInterval(Double(settings.lease.components.seconds)), sendIDs: sendIDs,
-            channels: channels, shard: Int16.random(in: 0..<Int16(Counters.shards))
+            channels: channels, shard: Int16.random(in: 0..<Int16(Counters.shards)), statuses: channels.map { states[$0]! },
+            answer: local.allSatisfy { $0 } ? Self.answer(id: id, states: states) : nil
         )
         let fresh = try await database.withConnection { connection in
             var stored = 0
@@ -80,10 +87,12 @@ public struct AlertService: Sendable {
                 recipients: alert.recipients, links: alert.links, createdAt: now
             )
         }
-        let sender = ChannelSender(settings: settings, client: LazyHTTPClient(settings: settings))
-        let results = await send(claims, sender: sender, logger: logger)
+        // Local sends are on record as sent: write them (their outcome is not recorded again).
+        for (claim, isLocal) in zip(claims, local) where isLocal { _ = await send(claim, sender: sender, logger: logger) }
+        let remote = zip(claims, local).filter { !$0.1 }.map(\.0)
+        guard !remote.isEmpty else { return Submitted(id: id, body: Self.answer(id: id, states: states)) }
+        let results = await send(remote, sender: sender, logger: logger)
         await sender.client.shutdown()
-        var states = Dictionary(uniqueKeysWithValues: channels.map { ($0, "pending") })
         for result in results {
             switch result.outcome.result {
             case .sent: states[result.claim.channel] = "sent"

@@ -33,6 +33,10 @@ struct ChannelSender: Sendable {
         var pdf: Data?
     }
 
+    /// True for a channel whose send is made in this process and cannot fail (the console backend): it needs no
+    /// claim, retry or second statement.
+    func sendsLocally(_ channel: String) -> Bool { channel == "email" && settings.backend == .console }
+
     func sendEmail(_ email: Email, alertID: UUID, logger: Logger) async -> Attempt {
         let started = ContinuousClock.now
         switch settings.backend {
