@@ -51,7 +51,7 @@ public struct Alert: Sendable, Equatable {
                 errors[key] = ["Not a valid string."]
                 return nil
             }
-            let trimmed = string.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = trimmedWhitespace(string)
             if trimmed.isEmpty && required {
                 errors[key] = ["This field may not be blank."]
                 return nil
@@ -63,7 +63,10 @@ public struct Alert: Sendable, Equatable {
             return trimmed
         }
         let alertType = text("alert_type", max: 100)
-        if let alertType, alertType.range(of: "^[A-Za-z0-9_.:-]+$", options: .regularExpression) == nil {
+        if let alertType, !alertType.utf8.allSatisfy({ byte in
+            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "-")
+        }) {
             errors["alert_type"] = ["Use letters, digits, and _ . : - only."]
         }
         let severityText = text("severity", max: 20)
@@ -111,6 +114,13 @@ public struct Alert: Sendable, Equatable {
             Alert(alertType: alertType, severity: severity, subject: subject, message: message, recipients: recipients, idempotencyKey: key, links: links)
         )
     }
+}
+
+/// `string` without leading and trailing whitespace and newlines; Foundation's trimming only when an end needs it.
+func trimmedWhitespace(_ string: String) -> String {
+    guard let first = string.utf8.first, let last = string.utf8.last else { return string }
+    let plain = { (byte: UInt8) in byte > 0x20 && byte < 0x7F }
+    return plain(first) && plain(last) ? string : string.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// Field errors of a rejected alert (answered 400, nothing stored).

@@ -39,7 +39,7 @@ enum AlertSendQueue {
     }
 
     static func claim(limit: Int, now: Date, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [Claim] {
-        let token = UUID()
+        let token = UUID.random()
         let leaseEnd = now.addingTimeInterval(Double(lease.components.seconds))
         let rows = try await connection.query(
             """
@@ -95,7 +95,7 @@ enum AlertSendQueue {
             reasons: results.map { $0.outcome.reason ?? "" }, providerIDs: results.map { $0.outcome.providerID ?? "" },
             startedAts: results.map(\.outcome.startedAt), durations: results.map(\.outcome.durationMilliseconds),
             statusCodes: results.map { $0.outcome.statusCode ?? 0 }, channels: results.map(\.claim.channel),
-            labels: results.map(\.outcome.counterLabel), now: now, shard: Int16.random(in: 0..<Int16(Counters.shards)),
+            labels: results.map(\.outcome.counterLabel), now: now, shard: Counters.randomShard(),
             answerAlertID: answer?.alertID, answer: answer?.body
         )
         var held: Set<UUID> = []

@@ -57,18 +57,18 @@ public struct AlertService: Sendable {
     /// key stores nothing and returns the first answer.
     public func submit(_ alert: Alert, requestID: String?, logger: Logger) async throws -> Submitted {
         let now = clock.now()
-        let id = UUID()
-        let token = UUID()
+        let id = UUID.random()
+        let token = UUID.random()
         let sealed = try encryption.sealPayload(Data(alert.message.utf8))
         let sender = ChannelSender(settings: settings, client: LazyHTTPClient(settings: settings))
         let channels = self.channels
-        let sendIDs = channels.map { _ in UUID() }
+        let sendIDs = channels.map { _ in UUID.random() }
         let local = channels.map(sender.sendsLocally)
         var states = Dictionary(uniqueKeysWithValues: zip(channels, local.map { $0 ? "sent" : "pending" }))
         let statement = SubmitAlertStatement(
             id: id, alert: alert, message: sealed.data, messageEncrypted: sealed.encrypted, requestID: requestID, now: now,
             claimToken: token, leaseEnd: now.addingTimeInterval(Double(settings.lease.components.seconds)), sendIDs: sendIDs,
-            channels: channels, shard: Int16.random(in: 0..<Int16(Counters.shards)), statuses: channels.map { states[$0]! },
+            channels: channels, shard: Counters.randomShard(), statuses: channels.map { states[$0]! },
             answer: local.allSatisfy { $0 } ? Self.answer(id: id, states: states) : nil
         )
         let fresh = try await database.withConnection { connection in

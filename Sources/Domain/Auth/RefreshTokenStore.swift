@@ -16,7 +16,7 @@ enum RefreshTokenStore {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> UUID {
-        let id = UUID()
+        let id = UUID.random()
         try await connection.query(
             """
             INSERT INTO refresh_token_families (id, user_id, origin, created_at, expires_at)
@@ -107,7 +107,7 @@ enum RefreshTokenStore {
         let statement = RotateStatement(
             jti: jti, tokenDigest: digest(token), successorJTI: successorJTI, successorDigest: digest(successor),
             successorExpiresAt: successorExpiresAt, now: now, requestID: requestID, clientAddress: clientAddress,
-            shard: Int16.random(in: 0..<Int16(Counters.shards))
+            shard: Counters.randomShard()
         )
         for try await row in try await connection.execute(statement, logger: logger) { return row }
         return nil

@@ -112,7 +112,7 @@ public struct TokenClaims: Sendable, Equatable {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(32)
-        withUnsafeBytes(of: UUID().uuid) { bytes in
+        withUnsafeBytes(of: UUID.random().uuid) { bytes in
             for byte in bytes {
                 out.append(digits[Int(byte >> 4)])
                 out.append(digits[Int(byte & 15)])

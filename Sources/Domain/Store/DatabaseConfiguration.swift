@@ -42,6 +42,10 @@ public struct DatabaseConfiguration: Sendable, Equatable {
     public var maximumConnections: Int
     /// How long a request waits for a connection before it is answered 503 (`DB_ACQUIRE_TIMEOUT_MS`, default 5000).
     public var acquireTimeout: Duration = .seconds(5)
+    /// Connections kept open even when idle (`DB_POOL_MIN`, default 0). Connections above it close after 60 s idle.
+    public var minimumConnections = 0
+    /// How often an idle connection is checked with `SELECT 1` (`DB_KEEPALIVE_SECONDS`, default 30; 0 turns it off).
+    public var keepAlive: Duration? = .seconds(30)
 
     /// Creates a configuration.
     public init(
@@ -91,6 +95,14 @@ public struct DatabaseConfiguration: Sendable, Equatable {
             (50...120_000).contains(acquire)
         else { throw DatabaseConfigurationError("DB_ACQUIRE_TIMEOUT_MS must be from 50 to 120000") }
         self.acquireTimeout = .milliseconds(acquire)
+        guard let minimum = Int(environment["DB_POOL_MIN"].flatMap { $0.isEmpty ? nil : $0 } ?? "0"), (0...pool).contains(minimum) else {
+            throw DatabaseConfigurationError("DB_POOL_MIN must be from 0 to DB_POOL_SIZE")
+        }
+        self.minimumConnections = minimum
+        guard let keepAlive = Int(environment["DB_KEEPALIVE_SECONDS"].flatMap { $0.isEmpty ? nil : $0 } ?? "30"), (0...3600).contains(keepAlive) else {
+            throw DatabaseConfigurationError("DB_KEEPALIVE_SECONDS must be from 0 to 3600")
+        }
+        self.keepAlive = keepAlive == 0 ? nil : .seconds(keepAlive)
     }
 
     /// Parses `postgres://user:pass@host:port/db?sslmode=…&host=/cloudsql/…&sslrootcert=…`.
@@ -151,6 +163,8 @@ public struct DatabaseConfiguration: Sendable, Equatable {
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.connectionIdleTimeout = .seconds(60)
+        configuration.options.minimumConnections = minimumConnections
+        configuration.options.keepAliveBehavior = keepAlive.map { .init(frequency: $0) }
         return configuration
     }
 

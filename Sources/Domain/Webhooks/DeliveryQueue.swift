@@ -27,7 +27,7 @@ enum DeliveryQueue {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [Claim] {
-        let token = UUID()
+        let token = UUID.random()
         let leaseEnd = now.addingTimeInterval(Double(lease.components.seconds))
         let rows = try await connection.query(
             """
@@ -95,7 +95,7 @@ enum DeliveryQueue {
             succeeded: outcome.succeeded, disableReason: outcome.disableEndpoint, now: now,
             failingCutoff: now.addingTimeInterval(-disableAfter),
             counterOutcome: outcome.succeeded ? "succeeded" : (outcome.status == "pending" ? "retrying" : "failed"),
-            shard: Int16.random(in: 0..<Int16(Counters.shards))
+            shard: Counters.randomShard()
         )
         let rows = try await connection.execute(statement, logger: logger)
         for try await enabled in rows { return enabled }

@@ -62,7 +62,7 @@ public struct WebhookDispatcher: Sendable {
     public func publish(type: String, data: Data, idempotencyKey: String?, requestID: String?, logger: Logger) async throws -> Published {
         guard EventTypeFilter.isValid(type), type != "*", !type.hasSuffix(".*") else { throw Rejection.invalidType }
         let now = clock.now()
-        let id = UUID()
+        let id = UUID.random()
         let timestamp = ISO8601DateFormatter.webhook.string(from: now)
         var payload = Data("{\"type\":\(Self.quoted(type)),\"timestamp\":\"\(timestamp)\",\"data\":".utf8)
         payload.append(data)

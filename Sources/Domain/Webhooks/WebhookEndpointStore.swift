@@ -18,7 +18,7 @@ public struct WebhookEndpointStore: Sendable {
     public func add(url: String, eventTypes: [String], description: String, on connection: PostgresConnection, logger: Logger)
         async throws -> (id: UUID, secret: String)
     {
-        let id = UUID()
+        let id = UUID.random()
         let secret = WebhookSignature.newSecret()
         let sealed = try encryption.sealSecret(secret)
         try await connection.query(

@@ -106,14 +106,14 @@ public struct WebhookReceiver: Sendable {
         let eventType = (object?["type"] as? String) ?? (object?["event_type"] as? String) ?? headers.eventType
         let messageID = Self.messageID(headers: headers, payload: object, body: body)
         let allowed = source.allows(eventType)
-        let id = UUID()
+        let id = UUID.random()
         let answer = allowed
             ? Answer(status: 202, body: "{\"id\":\"\(id.uuidString.lowercased())\"}", outcome: "accepted")
             : Answer(status: 200, body: "{\"id\":\"\(id.uuidString.lowercased())\",\"status\":\"ignored\"}", outcome: "ignored")
         let sealed = try encryption.sealPayload(body)
         // One self-committing statement stores the event and counts it (accepted, ignored, or duplicate).
         let outcome = answer.outcome
-        let shard = Int16.random(in: 0..<Int16(Counters.shards))
+        let shard = Counters.randomShard()
         return try await database.withConnection { connection in
             let rows = try await connection.query(
                 """

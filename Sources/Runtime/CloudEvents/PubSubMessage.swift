@@ -59,8 +59,12 @@ public struct PubSubMessage: Sendable, Equatable {
     }
 
     /// True when a plain JSON body looks like a push envelope (has `message` and `subscription`).
+    private static let subscriptionKey = Data("\"subscription\"".utf8)
+
     public static func isPushEnvelope(_ request: FunctionRequest) -> Bool {
         guard request.mediaType == "application/json" || request.mediaType == nil,
+            // Every push envelope names its subscription: most bodies are ruled out without parsing them.
+            request.body.range(of: Self.subscriptionKey) != nil,
             let object = try? RawJSONObject(parsing: request.body)
         else { return false }
         return object["message"]?.first == UInt8(ascii: "{") && object["subscription"] != nil

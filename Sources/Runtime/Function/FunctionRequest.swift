@@ -36,9 +36,12 @@ public struct FunctionRequest: Sendable {
     /// The media type of the body (`Content-Type` without parameters, lowercased), if any.
     public var mediaType: String? {
         guard let value = headers[.contentType] else { return nil }
-        let type = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
-        let trimmed = type.trimmingCharacters(in: .whitespaces).lowercased()
-        return trimmed.isEmpty ? nil : trimmed
+        // Byte-level: this runs several times per request (CloudEvent and Pub/Sub detection, body parsing).
+        let bytes = value.utf8.prefix { $0 != UInt8(ascii: ";") }
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) else { return nil }
+        let type = String(Substring(value.utf8[first...last]))
+        return type.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? type.lowercased() : type
     }
 
     /// The client address: the `X-Forwarded-For` entry that Cloud Run's front end appended (the rightmost;
