@@ -110,6 +110,12 @@ struct JWTTests {
         for garbage in ["", "a.b", "a.b.c", "....", String(repeating: "A", count: 10_000), "eyJ.eyJ.sig"] {
             #expect(reason(garbage) == .invalidOrExpired, "\(garbage.prefix(20))")
         }
+        let fractional = try signer.verify(
+            signer.signRaw(#"{"token_type":"refresh","exp":4102444800.75,"iat":1.5,"jti":"j\u0041","user_id":"12"}"#), expecting: .refresh,
+            now: 1_800_000_000
+        )
+        #expect(fractional.expiresAt == 4_102_444_800 && fractional.issuedAt == 1 && fractional.jti == "jA")
+        #expect(fractional.userID == 12 && fractional.userIDIsString)
         let noType = signer.signRaw(#"{"exp":4102444800,"iat":1,"jti":"j","user_id":1}"#)
         #expect(reason(noType) == .noType)
         let noJTI = signer.signRaw(#"{"token_type":"refresh","exp":4102444800,"iat":1,"user_id":1}"#)
@@ -121,6 +127,11 @@ struct JWTTests {
             #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"j","user_id":99999999999999999999999}"#,
             #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"j","user_id":"abc"}"#,
             #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"j","user_id":-1}"#,
+            #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"j","user_id":1.5}"#,
+            #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":7,"user_id":1}"#,
+            #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"j","user_id":1,"user_id":2}"#,
+            #"{"token_type":"refresh","exp":1,"exp":4102444800,"iat":1,"jti":"j","user_id":1}"#,
+            #"{"token_type":"refresh","exp":4102444800,"iat":1,"jti":"","user_id":1}"#,
             #"[1,2]"#,
         ] {
             #expect(reason(signer.signRaw(hostile)) == .invalidOrExpired, "\(hostile)")

@@ -47,14 +47,14 @@ struct DatabaseConfigurationTests {
     func poolOptions() throws {
         let defaults = try #require(try DatabaseConfiguration(environment: ["DATABASE_URL": "postgres://a@x/y"]))
         let options = try defaults.clientConfiguration().options
-        #expect(options.minimumConnections == 0 && options.keepAliveBehavior?.frequency == .seconds(30))
+        #expect(options.minimumConnections == 0 && options.keepAliveBehavior == nil)
         let tuned = try #require(
             try DatabaseConfiguration(environment: [
-                "DATABASE_URL": "postgres://a@x/y", "DB_POOL_SIZE": "16", "DB_POOL_MIN": "4", "DB_KEEPALIVE_SECONDS": "0",
+                "DATABASE_URL": "postgres://a@x/y", "DB_POOL_SIZE": "16", "DB_POOL_MIN": "4", "DB_KEEPALIVE_SECONDS": "45",
             ])
         )
         let tunedOptions = try tuned.clientConfiguration().options
-        #expect(tunedOptions.minimumConnections == 4 && tunedOptions.maximumConnections == 16 && tunedOptions.keepAliveBehavior == nil)
+        #expect(tunedOptions.minimumConnections == 4 && tunedOptions.maximumConnections == 16 && tunedOptions.keepAliveBehavior?.frequency == .seconds(45))
         for bad in [["DB_POOL_MIN": "17"], ["DB_POOL_MIN": "-1"], ["DB_KEEPALIVE_SECONDS": "x"], ["DB_KEEPALIVE_SECONDS": "99999"]] {
             #expect(throws: DatabaseConfigurationError.self) {
                 try DatabaseConfiguration(environment: ["DATABASE_URL": "postgres://a@x/y", "DB_POOL_SIZE": "16"].merging(bad) { $1 })

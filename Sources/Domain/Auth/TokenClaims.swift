@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// The claims simplejwt puts in its tokens.
 public struct TokenClaims: Sendable, Equatable {
@@ -33,67 +34,62 @@ public struct TokenClaims: Sendable, Equatable {
         self.userIDIsString = userIDIsString
     }
 
-    /// Reads a payload; anything that is not a JSON object with well-typed claims is invalid.
+    /// Reads a payload; anything that is not a JSON object with well-typed claims is invalid, and so is a claim
+    /// given twice (JSON parsers disagree on which one counts).
     init(json: Data) throws(TokenError) {
-        guard let payload = try? JSONDecoder().decode(Payload.self, from: json) else { throw .invalidOrExpired }
-        self.tokenType = payload.token_type
-        self.expiresAt = payload.exp?.value
-        self.issuedAt = payload.iat?.value
-        if let jti = payload.jti {
+        guard let object = try? RawJSONObject(parsing: json) else { throw .invalidOrExpired }
+        for claim in ["token_type", "exp", "iat", "jti", "user_id"] where object.members.count(where: { $0.key == claim }) > 1 {
+            throw .invalidOrExpired
+        }
+        func value(_ key: String) -> Data? {
+            guard let raw = object[key], raw != Self.null else { return nil }
+            return raw
+        }
+        func string(_ key: String) throws(TokenError) -> String? {
+            do { return try object.string(key) } catch { throw .invalidOrExpired }
+        }
+        self.tokenType = try string("token_type")
+        self.expiresAt = try Self.seconds(value("exp"))
+        self.issuedAt = try Self.seconds(value("iat"))
+        let jti = try string("jti")
+        if let jti {
             guard !jti.isEmpty, jti.utf8.count <= 255 else { throw .invalidOrExpired }
         }
-        self.jti = payload.jti
-        switch payload.user_id {
-        case nil:
+        self.jti = jti
+        if let raw = value("user_id") {
+            if let id = Self.integer(raw) {
+                guard id > 0 else { throw .invalidOrExpired }
+                self.userID = id
+                self.userIDIsString = false
+            } else {
+                guard let text = try string("user_id"), let id = Int64(text), id > 0 else { throw .invalidOrExpired }
+                self.userID = id
+                self.userIDIsString = true
+            }
+        } else {
             self.userID = nil
             self.userIDIsString = false
-        case .some(.integer(let id)):
-            guard id > 0 else { throw .invalidOrExpired }
-            self.userID = id
-            self.userIDIsString = false
-        case .some(.string(let text)):
-            guard let id = Int64(text), id > 0 else { throw .invalidOrExpired }
-            self.userID = id
-            self.userIDIsString = true
         }
     }
 
-    private struct Payload: Decodable {
-        var token_type: String?
-        var exp: Seconds?
-        var iat: Seconds?
-        var jti: String?
-        var user_id: UserID?
+    private static let null = Data("null".utf8)
+
+    /// A JSON number without fraction or exponent that fits in Int64.
+    private static func integer(_ raw: Data) -> Int64? {
+        guard let first = raw.first, first == UInt8(ascii: "-") || (first >= 48 && first <= 57),
+            raw.allSatisfy({ $0 == UInt8(ascii: "-") || ($0 >= 48 && $0 <= 57) })
+        else { return nil }
+        return Int64(String(decoding: raw, as: UTF8.self))
     }
 
     /// A NumericDate: an integer, or a number with a fraction (rounded down); never a bool or string.
-    private struct Seconds: Decodable {
-        let value: Int64
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let integer = try? container.decode(Int64.self) {
-                value = integer
-            } else {
-                let double = try container.decode(Double.self)
-                guard double.isFinite, abs(double) < 1e15 else {
-                    throw DecodingError.dataCorruptedError(in: container, debugDescription: "out of range")
-                }
-                value = Int64(double.rounded(.down))
-            }
-        }
-    }
-
-    private enum UserID: Decodable {
-        case integer(Int64)
-        case string(String)
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let integer = try? container.decode(Int64.self) {
-                self = .integer(integer)
-            } else {
-                self = .string(try container.decode(String.self))
-            }
-        }
+    private static func seconds(_ raw: Data?) throws(TokenError) -> Int64? {
+        guard let raw else { return nil }
+        if let integer = integer(raw) { return integer }
+        guard let first = raw.first, first == UInt8(ascii: "-") || (first >= 48 && first <= 57),
+            let double = Double(String(decoding: raw, as: UTF8.self)), double.isFinite, abs(double) < 1e15
+        else { throw .invalidOrExpired }
+        return Int64(double.rounded(.down))
     }
 
     /// The payload JSON in simplejwt's claim order.

@@ -44,8 +44,10 @@ public struct DatabaseConfiguration: Sendable, Equatable {
     public var acquireTimeout: Duration = .seconds(5)
     /// Connections kept open even when idle (`DB_POOL_MIN`, default 0). Connections above it close after 60 s idle.
     public var minimumConnections = 0
-    /// How often an idle connection is checked with `SELECT 1` (`DB_KEEPALIVE_SECONDS`, default 30; 0 turns it off).
-    public var keepAlive: Duration? = .seconds(30)
+    /// How often an idle connection is checked with `SELECT 1` (`DB_KEEPALIVE_SECONDS`; 0, the default, turns it
+    /// off). Idle connections above `DB_POOL_MIN` close after 60 s, long before any network drops them, so the check
+    /// only matters for the connections `DB_POOL_MIN` keeps; off, no timer is armed each time a connection is returned.
+    public var keepAlive: Duration? = nil
 
     /// Creates a configuration.
     public init(
@@ -99,7 +101,7 @@ public struct DatabaseConfiguration: Sendable, Equatable {
             throw DatabaseConfigurationError("DB_POOL_MIN must be from 0 to DB_POOL_SIZE")
         }
         self.minimumConnections = minimum
-        guard let keepAlive = Int(environment["DB_KEEPALIVE_SECONDS"].flatMap { $0.isEmpty ? nil : $0 } ?? "30"), (0...3600).contains(keepAlive) else {
+        guard let keepAlive = Int(environment["DB_KEEPALIVE_SECONDS"].flatMap { $0.isEmpty ? nil : $0 } ?? "0"), (0...3600).contains(keepAlive) else {
             throw DatabaseConfigurationError("DB_KEEPALIVE_SECONDS must be from 0 to 3600")
         }
         self.keepAlive = keepAlive == 0 ? nil : .seconds(keepAlive)

@@ -38,7 +38,7 @@ public enum Base64URL {
     public static func decode(_ text: some StringProtocol) -> Data? {
         let input = Array(text.utf8)
         guard input.count % 4 != 1 else { return nil }
-        var out = Data()
+        var out = [UInt8]()
         out.reserveCapacity(input.count * 3 / 4)
         var accumulator: UInt32 = 0
         var bits = 0
@@ -53,6 +53,6 @@ public enum Base64URL {
             }
         }
         guard accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
-        return out
+        return Data(out)
     }
 }
