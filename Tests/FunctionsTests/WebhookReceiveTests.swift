@@ -5,6 +5,7 @@ import Testing
 import TestSupport
 
 @testable import Functions
+import PostgresNIO
 
 @Suite("webhook-receive: verified over raw bytes, durable before the answer, de-duplicated")
 struct WebhookReceiveTests {
@@ -104,6 +105,27 @@ struct WebhookReceiveTests {
             #expect(await post(hex).text == first.text)
             #expect(await post(String(repeating: "0", count: 64)).status == .unauthorized)
             #expect(await post("").status == .unauthorized)
+            // A numeric payload id de-duplicates too; a type that is not a string gives way to event_type.
+            func postBody(_ text: String) async -> FunctionResponse {
+                let headers: HTTPFields = [HTTPField.Name("X-Signature")!: WebhookSignature.hex(body: Data(text.utf8), secret: secret)]
+                return await harness.invoker.invoke(FunctionRequest(method: .post, path: "/webhook-receive/\(slug)", headers: headers, body: Data(text.utf8)))
+            }
+            let numeric = await postBody(#" {"id":42,"type":7,"event_type":"a.b"}"#)
+            #expect(numeric.status == .accepted)
+            #expect(await postBody(#"{"event_type":"a.b","id":42}"#).text == numeric.text)
+            // Any JSON value is an event (de-duplicated on the body's hash); anything else is a 400.
+            let array = await postBody("[1,2]")
+            #expect(array.status == .accepted)
+            #expect(await postBody("[1,2]").text == array.text)
+            #expect(await postBody("[1,2").status == .badRequest)
+            #expect(await postBody(#"{"id":1,}"#).status == .badRequest)
+            let stored = try await harness.database.withConnection { connection in
+                var rows: [String] = []
+                let query: PostgresQuery = "SELECT message_id || ' ' || coalesce(event_type, '-') FROM webhook_events WHERE source_slug = \(slug) ORDER BY received_at, message_id"
+                for try await row in try await connection.query(query, logger: harness.logger).decode(String.self) { rows.append(row) }
+                return rows
+            }
+            #expect(stored.contains("42 a.b") && stored.contains("evt-77 a.b") && stored.count == 3)
         }
     }
 

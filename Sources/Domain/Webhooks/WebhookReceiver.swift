@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 public import Logging
 import PostgresNIO
+import Runtime
 
 /// `webhook-receive`'s rules: verify over the raw bytes, then store the event durably, once per sender
 /// message id, before answering.
@@ -69,93 +70,121 @@ public struct WebhookReceiver: Sendable {
     }
 
     /// Verifies, classifies and stores one request for `slug`.
+    ///
+    /// One leased connection, two prepared round trips: the source, then one self-committing statement that stores
+    /// the event and counts it (accepted, ignored, or duplicate). A refusal is recorded after the connection is back.
     public func receive(slug: String, headers: Headers, body: Data, requestID: String?, logger: Logger) async throws -> Answer {
         let now = clock.now()
         let sources = self.sources
-        guard let source = try await database.withConnection({ try await sources.find(slug: slug, on: $0, logger: logger) }),
-            source.enabled
-        else {
-            try await count(outcome: "rejected", source: "unknown", logger: logger)
-            throw Rejection.unknownSource
-        }
-        do {
-            switch source.scheme {
-            case .standard:
-                try WebhookSignature.verifyStandard(
-                    id: headers.webhookID, timestamp: headers.webhookTimestamp, signatures: headers.webhookSignature,
-                    body: body, secrets: source.activeSecrets(at: now), now: now
-                )
-            case .hmacSHA256:
-                try WebhookSignature.verifyHex(headers.xSignature, body: body, secrets: source.activeSecrets(at: now))
+        let encryption = self.encryption
+        let checked: Checked = try await database.withConnection { connection in
+            guard let source = try await sources.find(slug: slug, on: connection, logger: logger), source.enabled else { return .unknownSource }
+            do throws(WebhookSignature.Failure) {
+                switch source.scheme {
+                case .standard:
+                    try WebhookSignature.verifyStandard(
+                        id: headers.webhookID, timestamp: headers.webhookTimestamp, signatures: headers.webhookSignature,
+                        body: body, secrets: source.activeSecrets(at: now), now: now
+                    )
+                case .hmacSHA256:
+                    try WebhookSignature.verifyHex(headers.xSignature, body: body, secrets: source.activeSecrets(at: now))
+                }
+            } catch {
+                return .badSignature(source.slug, error)
             }
-        } catch {
-            try await database.withTransaction { connection in
-                try await AuditLog.record(
-                    AuditEvent(action: "webhook_receive", outcome: "rejected", requestID: requestID, detail: ["source": source.slug, "reason": "\(error)"]),
-                    at: now, on: connection, logger: logger
-                )
-                try await Counters.increment("webhook_received_total", labels: ["source": source.slug, "outcome": "rejected"], on: connection, logger: logger)
-            }
-            throw Rejection.badSignature(error)
-        }
-        guard let parsed = try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) else {
-            try await count(outcome: "rejected", source: source.slug, logger: logger)
-            throw Rejection.notJSON
-        }
-        let object = parsed as? [String: Any]
-        let eventType = (object?["type"] as? String) ?? (object?["event_type"] as? String) ?? headers.eventType
-        let messageID = Self.messageID(headers: headers, payload: object, body: body)
-        let allowed = source.allows(eventType)
-        let id = UUID.random()
-        let answer = allowed
-            ? Answer(status: 202, body: "{\"id\":\"\(id.uuidString.lowercased())\"}", outcome: "accepted")
-            : Answer(status: 200, body: "{\"id\":\"\(id.uuidString.lowercased())\",\"status\":\"ignored\"}", outcome: "ignored")
-        let sealed = try encryption.sealPayload(body)
-        // One self-committing statement stores the event and counts it (accepted, ignored, or duplicate).
-        let outcome = answer.outcome
-        let shard = Counters.randomShard()
-        return try await database.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                WITH inserted AS (
-                    INSERT INTO webhook_events (id, source_id, source_slug, message_id, event_type, status, payload, payload_encrypted,
-                        received_at, request_id, response_status, response_body)
-                    VALUES (\(id), \(source.id), \(source.slug), \(messageID), \(eventType)::text, \(allowed ? "accepted" : "ignored"),
-                        \(sealed.data), \(sealed.encrypted), \(now), \(requestID)::text, \(answer.status), \(answer.body))
-                    ON CONFLICT (source_id, message_id) DO NOTHING RETURNING 1
-                ), counted AS (
-                    INSERT INTO counters (name, labels, shard, value)
-                    SELECT 'webhook_received_total', jsonb_build_object('source', \(source.slug)::text, 'outcome',
-                        CASE WHEN EXISTS (SELECT 1 FROM inserted) THEN \(outcome)::text ELSE 'duplicate' END), \(shard), 1
-                    ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
-                )
-                SELECT EXISTS (SELECT 1 FROM inserted)
-                """,
-                logger: logger
+            guard let payload = Payload(body) else { return .notJSON(source.slug) }
+            let eventType = payload.eventType ?? headers.eventType
+            let messageID = Self.messageID(headers: headers, payloadID: payload.id, body: body)
+            let allowed = source.allows(eventType)
+            let id = UUID.random()
+            let answer = allowed
+                ? Answer(status: 202, body: "{\"id\":\"\(id.uuidString.lowercased())\"}", outcome: "accepted")
+                : Answer(status: 200, body: "{\"id\":\"\(id.uuidString.lowercased())\",\"status\":\"ignored\"}", outcome: "ignored")
+            let sealed = try encryption.sealPayload(body)
+            let statement = StoreEventStatement(
+                id: id, sourceID: source.id, sourceSlug: source.slug, messageID: messageID, eventType: eventType,
+                status: allowed ? "accepted" : "ignored", payload: sealed.data, payloadEncrypted: sealed.encrypted, receivedAt: now,
+                requestID: requestID, responseStatus: answer.status, responseBody: answer.body, outcome: answer.outcome,
+                shard: Counters.randomShard()
             )
             var fresh = false
-            for try await value in rows.decode(Bool.self) { fresh = value }
-            if fresh { return answer }
+            for try await value in try await connection.execute(statement, logger: logger) { fresh = value }
+            if fresh { return .answered(answer) }
             // A duplicate: answer as the first time (read with a fresh snapshot, so a concurrent first is seen).
             let first = try await connection.query(
                 "SELECT response_status, response_body FROM webhook_events WHERE source_id = \(source.id) AND message_id = \(messageID)",
                 logger: logger
             )
             for try await (status, body) in first.decode((Int, String).self) {
-                return Answer(status: status, body: body, outcome: "duplicate")
+                return .answered(Answer(status: status, body: body, outcome: "duplicate"))
             }
-            return Answer(status: answer.status, body: answer.body, outcome: "duplicate")
+            return .answered(Answer(status: answer.status, body: answer.body, outcome: "duplicate"))
+        }
+        switch checked {
+        case .answered(let answer):
+            return answer
+        case .unknownSource:
+            try await count(outcome: "rejected", source: "unknown", logger: logger)
+            throw Rejection.unknownSource
+        case .badSignature(let slug, let error):
+            try await database.withTransaction { connection in
+                try await AuditLog.record(
+                    AuditEvent(action: "webhook_receive", outcome: "rejected", requestID: requestID, detail: ["source": slug, "reason": "\(error)"]),
+                    at: now, on: connection, logger: logger
+                )
+                try await Counters.increment("webhook_received_total", labels: ["source": slug, "outcome": "rejected"], on: connection, logger: logger)
+            }
+            throw Rejection.badSignature(error)
+        case .notJSON(let slug):
+            try await count(outcome: "rejected", source: slug, logger: logger)
+            throw Rejection.notJSON
+        }
+    }
+
+    private enum Checked: Sendable {
+        case answered(Answer)
+        case unknownSource
+        case badSignature(String, WebhookSignature.Failure)
+        case notJSON(String)
+    }
+
+    /// What the receiver reads from a body: whether it is JSON at all, and from an object its type and id.
+    struct Payload {
+        var eventType: String?
+        var id: String?
+
+        /// Nil when `body` is not one well-formed JSON value.
+        init?(_ body: Data) {
+            guard let first = body.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) else { return nil }
+            guard first == UInt8(ascii: "{") else {
+                guard RawJSONObject.isValidJSON(body) else { return nil }
+                return
+            }
+            guard let object = try? RawJSONObject(parsing: body) else { return nil }
+            eventType = (try? object.string("type")) ?? nil
+            if eventType == nil { eventType = (try? object.string("event_type")) ?? nil }
+            if let raw = object["id"] {
+                if raw.first == UInt8(ascii: "\"") {
+                    id = (try? object.string("id")) ?? nil
+                } else if let text = Self.number(raw) {
+                    id = text
+                }
+            }
+        }
+
+        /// A JSON number as the original system's parser wrote it back: integers as written, others via Double.
+        static func number(_ raw: Data) -> String? {
+            guard let first = raw.first, first == UInt8(ascii: "-") || (first >= 48 && first <= 57) else { return nil }
+            let text = String(decoding: raw, as: UTF8.self)
+            if raw.allSatisfy({ $0 == UInt8(ascii: "-") || ($0 >= 48 && $0 <= 57) }), Int64(text) != nil { return text }
+            return Double(text).map { NSNumber(value: $0).stringValue }
         }
     }
 
     /// The sender's message id: `webhook-id`, `X-Event-ID`, the payload's `id`, else the body's SHA-256.
-    static func messageID(headers: Headers, payload: [String: Any]?, body: Data) -> String {
-        for candidate in [headers.webhookID, headers.eventID] {
+    static func messageID(headers: Headers, payloadID: String?, body: Data) -> String {
+        for candidate in [headers.webhookID, headers.eventID, payloadID] {
             if let candidate, !candidate.isEmpty, candidate.utf8.count <= 256 { return candidate }
-        }
-        if let id = payload?["id"] {
-            if let text = id as? String, !text.isEmpty, text.utf8.count <= 256 { return text }
-            if let number = id as? NSNumber { return number.stringValue }
         }
         return "sha256:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
     }
@@ -165,4 +194,66 @@ public struct WebhookReceiver: Sendable {
             try await Counters.increment("webhook_received_total", labels: ["source": source, "outcome": outcome], on: connection, logger: logger)
         }
     }
+}
+
+/// Stores one received event and counts it (accepted, ignored, or duplicate when the sender's message id is
+/// known) in one self-committing statement; answers whether the row is new. Prepared once per connection: it runs
+/// once per received webhook. Values are bound, never spliced.
+struct StoreEventStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH inserted AS (
+            INSERT INTO webhook_events (id, source_id, source_slug, message_id, event_type, status, payload, payload_encrypted,
+                received_at, request_id, response_status, response_body)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (source_id, message_id) DO NOTHING RETURNING 1
+        ), counted AS (
+            INSERT INTO counters (name, labels, shard, value)
+            SELECT 'webhook_received_total', jsonb_build_object('source', $3::text, 'outcome',
+                CASE WHEN EXISTS (SELECT 1 FROM inserted) THEN $13::text ELSE 'duplicate' END), $14, 1
+            ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+        )
+        SELECT EXISTS (SELECT 1 FROM inserted)
+        """
+
+    static let bindingDataTypes: [PostgresDataType] = [
+        .uuid, .int8, .text, .text, .text, .text, .bytea, .bool, .timestamptz, .text, .int8, .text, .text, .int2,
+    ]
+
+    typealias Row = Bool
+
+    var id: UUID
+    var sourceID: Int64
+    var sourceSlug: String
+    var messageID: String
+    var eventType: String?
+    var status: String
+    var payload: Data
+    var payloadEncrypted: Bool
+    var receivedAt: Date
+    var requestID: String?
+    var responseStatus: Int
+    var responseBody: String
+    var outcome: String
+    var shard: Int16
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 14)
+        bindings.append(id)
+        bindings.append(sourceID)
+        bindings.append(sourceSlug)
+        bindings.append(messageID)
+        bindings.append(eventType)
+        bindings.append(status)
+        try bindings.append(payload)
+        bindings.append(payloadEncrypted)
+        bindings.append(receivedAt)
+        bindings.append(requestID)
+        bindings.append(responseStatus)
+        bindings.append(responseBody)
+        bindings.append(outcome)
+        bindings.append(shard)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Bool { try row.decode(Bool.self) }
 }

@@ -9,17 +9,13 @@ public struct WebhookSourceStore: Sendable {
     /// A store using `encryption` for secrets.
     public init(encryption: FieldEncryption) { self.encryption = encryption }
 
-    /// The source with this slug (enabled or not).
+    /// The source with this slug (enabled or not). A prepared statement: `webhook-receive` runs it per request.
     public func find(slug: String, on connection: PostgresConnection, logger: Logger) async throws -> WebhookSource? {
         guard slug.utf8.count <= 100, !slug.contains("\u{0}") else { return nil }
-        let rows = try await connection.query(
-            """
-            SELECT id, slug, scheme, secret, previous_secret, previous_secret_until, secrets_encrypted, allowed_event_types, enabled
-            FROM webhook_sources WHERE slug = \(slug)
-            """,
-            logger: logger
-        )
-        return try await decode(rows).first
+        for try await row in try await connection.execute(FindSourceStatement(slug: slug), logger: logger) {
+            return try source(row)
+        }
+        return nil
     }
 
     /// Every source, by slug.
@@ -86,18 +82,38 @@ public struct WebhookSourceStore: Sendable {
 
     private func decode(_ rows: PostgresRowSequence) async throws -> [WebhookSource] {
         var sources: [WebhookSource] = []
-        for try await (id, slug, scheme, secret, previous, until, encrypted, types, enabled) in rows.decode(
-            (Int64, String, String, String, String?, Date?, Bool, [String], Bool).self
-        ) {
-            sources.append(
-                WebhookSource(
-                    id: id, slug: slug, scheme: WebhookSource.Scheme(rawValue: scheme) ?? .standard,
-                    secret: try encryption.openSecret(secret, encrypted: encrypted),
-                    previousSecret: try previous.map { try encryption.openSecret($0, encrypted: encrypted) },
-                    previousSecretUntil: until, allowedEventTypes: types, enabled: enabled
-                )
-            )
-        }
+        for try await row in rows.decode(FindSourceStatement.Row.self) { sources.append(try source(row)) }
         return sources
     }
+
+    private func source(_ row: FindSourceStatement.Row) throws -> WebhookSource {
+        let (id, slug, scheme, secret, previous, until, encrypted, types, enabled) = row
+        return WebhookSource(
+            id: id, slug: slug, scheme: WebhookSource.Scheme(rawValue: scheme) ?? .standard,
+            secret: try encryption.openSecret(secret, encrypted: encrypted),
+            previousSecret: try previous.map { try encryption.openSecret($0, encrypted: encrypted) },
+            previousSecretUntil: until, allowedEventTypes: types, enabled: enabled
+        )
+    }
+}
+
+/// One source by slug, its secrets as stored (possibly sealed).
+struct FindSourceStatement: PostgresPreparedStatement {
+    static let sql = """
+        SELECT id, slug, scheme, secret, previous_secret, previous_secret_until, secrets_encrypted, allowed_event_types, enabled
+        FROM webhook_sources WHERE slug = $1
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text]
+
+    typealias Row = (Int64, String, String, String, String?, Date?, Bool, [String], Bool)
+
+    var slug: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(slug)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
