@@ -55,7 +55,8 @@ struct DatabaseConfigurationTests {
         )
         let tunedOptions = try tuned.clientConfiguration().options
         #expect(tunedOptions.minimumConnections == 4 && tunedOptions.maximumConnections == 16 && tunedOptions.keepAliveBehavior?.frequency == .seconds(45))
-        for bad in [["DB_POOL_MIN": "17"], ["DB_POOL_MIN": "-1"], ["DB_KEEPALIVE_SECONDS": "x"], ["DB_KEEPALIVE_SECONDS": "99999"]] {
+        #expect(defaults.callTimeout == .seconds(30))
+        for bad in [["DB_CALL_TIMEOUT_MS": "100"], ["DB_CALL_TIMEOUT_MS": "4000", "DB_ACQUIRE_TIMEOUT_MS": "5000"], ["DB_POOL_MIN": "17"], ["DB_POOL_MIN": "-1"], ["DB_KEEPALIVE_SECONDS": "x"], ["DB_KEEPALIVE_SECONDS": "99999"]] {
             #expect(throws: DatabaseConfigurationError.self) {
                 try DatabaseConfiguration(environment: ["DATABASE_URL": "postgres://a@x/y", "DB_POOL_SIZE": "16"].merging(bad) { $1 })
             }

@@ -16,7 +16,7 @@ struct FaultTests {
     func environment(_ url: String, _ extra: [String: String] = [:]) -> [String: String] {
         var environment = [
             "DATABASE_URL": url, "SECRET_KEY": testSecretKey, "PASSWORD_HASH_ITERATIONS": "1000", "PORT": "0", "HOST": "127.0.0.1",
-            "LOG_LEVEL": "notice", "DB_ACQUIRE_TIMEOUT_MS": "500", "INTERNAL_API_TOKEN": Self.token, "MAX_REQUEST_BODY_BYTES": "65536",
+            "LOG_LEVEL": "notice", "DB_ACQUIRE_TIMEOUT_MS": "500", "DB_CALL_TIMEOUT_MS": "5000", "INTERNAL_API_TOKEN": Self.token, "MAX_REQUEST_BODY_BYTES": "65536",
         ]
         environment.merge(extra) { _, new in new }
         return environment
@@ -101,7 +101,11 @@ struct FaultTests {
         #expect(try await HTTPTestClient.send(port: port, path: "/ready").status == 200)
         server.signal(SIGTERM)
         let status = try await server.waitForExit(timeout: .seconds(60))
-        #expect(status == 0, "\(server.text.split(separator: "\n").suffix(8).joined(separator: "\n"))")
+        // A crash prints its reason and the crashed thread's frames before the image list: show those.
+        let lines = server.text.split(separator: "\n")
+        let crash = lines.firstIndex { $0.contains("Fatal error") || $0.contains("💣") || $0.contains("crashed") }
+        if status != 0 { try? server.text.write(toFile: "/tmp/functions-fault-server.log", atomically: true, encoding: .utf8) }
+        #expect(status == 0, "\((crash.map { lines[$0...].prefix(40) } ?? lines.suffix(8)).joined(separator: "\n"))")
     }
 
     @Test("SIGTERM under load: no accepted request fails")

@@ -13,12 +13,16 @@ public struct Database: Sendable {
     public let client: PostgresClient
     /// How long a caller waits for a connection before it is told the store is unavailable.
     public let acquireTimeout: Duration
+    /// How long a whole call may take before its caller is told the store is unavailable (nil: no bound).
+    public let callTimeout: Duration?
     private let logger: Logger
 
-    /// Creates the pool; nothing connects until ``service`` runs and a query asks.
-    public init(configuration: DatabaseConfiguration, logger: Logger, acquireTimeout: Duration? = nil) throws {
+    /// Creates the pool; nothing connects until ``service`` runs and a query asks. `callTimeout` bounds whole
+    /// calls (the server passes `DB_CALL_TIMEOUT_MS`; commands such as `migrate` leave long statements unbounded).
+    public init(configuration: DatabaseConfiguration, logger: Logger, acquireTimeout: Duration? = nil, callTimeout: Duration? = nil) throws {
         self.client = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: logger)
         self.acquireTimeout = acquireTimeout ?? configuration.acquireTimeout
+        self.callTimeout = callTimeout
         self.logger = logger
     }
 
@@ -32,7 +36,7 @@ public struct Database: Sendable {
         let client = self.client
         return try await guarded { leased in
             try await client.withConnection { connection in
-                try leased.set()
+                try leased.set(connection)
                 return try await body(connection)
             }
         }
@@ -46,7 +50,7 @@ public struct Database: Sendable {
         let logger = self.logger
         return try await guarded { leased in
             try await client.withConnection { connection in
-                try leased.set()
+                try leased.set(connection)
                 return try await connection.withTransaction(logger: logger) { try await body($0) }
             }
         }
@@ -67,25 +71,48 @@ public struct Database: Sendable {
     /// Leases with a bounded wait and maps "server gone" errors to ``StoreError/unavailable``.
     ///
     /// The work runs in its own task so that the wait for a connection can be cut off: when no connection was
-    /// leased within `acquireTimeout`, ``AcquireWatchdog`` cancels that task and the caller gets
-    /// ``StoreError/unavailable``. Once a connection is leased the work is never cut off; it ends on its own.
-    /// Every call is watched (skipping it while the pool had just answered let calls that began in the moment
-    /// after PostgreSQL stopped wait on the pool for a minute); watching costs a lock and a dictionary entry,
-    /// not a timer per call.
+    /// leased within `acquireTimeout`, ``AcquireWatchdog`` answers the caller ``StoreError/unavailable`` at once
+    /// and cancels that task (should the pool still hand it a connection, the work does not run). Once a connection
+    /// is leased the work is never cut off; it ends on its own. Every call is watched (skipping it while the pool
+    /// had just answered let calls that began in the moment after PostgreSQL stopped wait on the pool for a
+    /// minute); watching costs a lock and a dictionary entry, not a timer per call.
     private func guarded<Result: Sendable>(
         _ operation: @escaping @Sendable (LeaseFlag) async throws -> Result
     ) async throws -> Result {
         let leased = LeaseFlag()
-        let task = Task { try await operation(leased) }
-        let watch = AcquireWatchdog.shared.watch(deadline: .now + acquireTimeout) {
-            if leased.timeOut() { task.cancel() }
-        }
-        defer { AcquireWatchdog.shared.forget(watch) }
+        let answer = Answer<Result>()
+        let logger = self.logger
+        let started = ContinuousClock.now
+        let (acquireTimeout, callTimeout) = (self.acquireTimeout, self.callTimeout)
         do {
-            return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
-        } catch _ where leased.timedOut {
-            logger.warning("database unavailable", metadata: ["error_type": "acquire_timeout"])
-            throw StoreError.unavailable
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
+                    answer.await(continuation)
+                    let task = Task {
+                        do { answer.resume(with: .success(try await operation(leased))) } catch { answer.resume(with: .failure(error)) }
+                    }
+                    answer.onCancel { task.cancel() }
+                    let watch = WatchID()
+                    watch.id = AcquireWatchdog.shared.watch(deadline: started + acquireTimeout) {
+                        if leased.timeOut() {
+                            logger.warning("database unavailable", metadata: ["error_type": "acquire_timeout"])
+                            answer.resume(with: .failure(StoreError.unavailable))
+                            task.cancel()
+                        } else if let callTimeout, callTimeout > acquireTimeout {
+                            // Leased: the work is not cut off, but its caller is not left waiting for ever either (a
+                            // query sent on a connection that was closing can wait for an answer that never comes).
+                            watch.id = AcquireWatchdog.shared.watch(deadline: started + callTimeout) {
+                                logger.error("database call still running after DB_CALL_TIMEOUT_MS; answered 503", metadata: ["error_type": "call_timeout"])
+                                answer.resume(with: .failure(StoreError.unavailable))
+                                task.cancel()
+                            }
+                        }
+                    }
+                    answer.onFinish { if let id = watch.id { AcquireWatchdog.shared.forget(id) } }
+                }
+            } onCancel: {
+                answer.cancel()
+            }
         } catch let error as PSQLError {
             throw Self.translate(error, logger: logger)
         } catch let error as PostgresTransactionError {
@@ -131,20 +158,86 @@ final class LeaseFlag: Sendable {
     private static let expired: UInt8 = 2
     private let state = Atomic<UInt8>(LeaseFlag.waiting)
 
-    /// Marks the connection leased; throws ``StoreError/unavailable`` when the deadline won the race.
-    func set() throws {
+    /// Marks the connection leased; throws ``StoreError/unavailable`` when the deadline won the race, or when the
+    /// pool handed out a connection that has just closed (PostgreSQL went away and the pool has not heard yet: a
+    /// query written to it would never be answered).
+    func set(_ connection: PostgresConnection) throws {
         guard state.compareExchange(expected: Self.waiting, desired: Self.leased, ordering: .acquiringAndReleasing).exchanged else {
             throw StoreError.unavailable
         }
+        guard !connection.isClosed else { throw StoreError.unavailable }
     }
 
     /// Marks the call timed out; false when it had already leased its connection.
     func timeOut() -> Bool {
         state.compareExchange(expected: Self.waiting, desired: Self.expired, ordering: .acquiringAndReleasing).exchanged
     }
+}
 
-    /// True when the deadline passed before a connection was leased.
-    var timedOut: Bool { state.load(ordering: .acquiring) == Self.expired }
+/// The one answer a guarded call gets: from its work or from its deadline, whichever comes first; the other is
+/// dropped. Also carries what to do when the caller is cancelled and when the answer is given.
+final class Answer<Result: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Result, any Error>?
+        var answered = false
+        var cancelled = false
+        var cancelWork: (@Sendable () -> Void)?
+        var finish: (@Sendable () -> Void)?
+    }
+
+    private let state = Mutex(State())
+
+    func await(_ continuation: CheckedContinuation<Result, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    /// Gives the answer unless one was given; runs the finish action once.
+    func resume(with result: Swift.Result<Result, any Error>) {
+        let (continuation, finish) = state.withLock { state -> (CheckedContinuation<Result, any Error>?, (@Sendable () -> Void)?) in
+            guard !state.answered else { return (nil, nil) }
+            state.answered = true
+            defer { state.continuation = nil }
+            return (state.continuation, state.finish)
+        }
+        finish?()
+        continuation?.resume(with: result)
+    }
+
+    /// Registers how to cancel the work (run at once when the caller was already cancelled).
+    func onCancel(_ cancelWork: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state in
+            state.cancelWork = cancelWork
+            return state.cancelled
+        }
+        if runNow { cancelWork() }
+    }
+
+    /// Registers what to do once the answer is given (at once when it already was).
+    func onFinish(_ finish: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state in
+            state.finish = finish
+            return state.answered
+        }
+        if runNow { finish() }
+    }
+
+    /// The caller was cancelled: cancel the work (its answer, an error, follows).
+    func cancel() {
+        let cancelWork = state.withLock { state in
+            state.cancelled = true
+            return state.cancelWork
+        }
+        cancelWork?()
+    }
+}
+
+/// The watchdog entry a call currently holds (its acquire deadline, then its call deadline).
+final class WatchID: Sendable {
+    private let value = Mutex<UInt64?>(nil)
+    var id: UInt64? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
 }
 
 /// Fires the deadlines of calls waiting for a pooled connection.

@@ -42,6 +42,9 @@ public struct DatabaseConfiguration: Sendable, Equatable {
     public var maximumConnections: Int
     /// How long a request waits for a connection before it is answered 503 (`DB_ACQUIRE_TIMEOUT_MS`, default 5000).
     public var acquireTimeout: Duration = .seconds(5)
+    /// How long one database call may take before the request is answered 503 (`DB_CALL_TIMEOUT_MS`, default
+    /// 30000); used by `functions serve`.
+    public var callTimeout: Duration = .seconds(30)
     /// Connections kept open even when idle (`DB_POOL_MIN`, default 0). Connections above it close after 60 s idle.
     public var minimumConnections = 0
     /// How often an idle connection is checked with `SELECT 1` (`DB_KEEPALIVE_SECONDS`; 0, the default, turns it
@@ -97,6 +100,10 @@ public struct DatabaseConfiguration: Sendable, Equatable {
             (50...120_000).contains(acquire)
         else { throw DatabaseConfigurationError("DB_ACQUIRE_TIMEOUT_MS must be from 50 to 120000") }
         self.acquireTimeout = .milliseconds(acquire)
+        guard let call = Int(environment["DB_CALL_TIMEOUT_MS"].flatMap { $0.isEmpty ? nil : $0 } ?? "30000"),
+            (1000...600_000).contains(call), call > acquire
+        else { throw DatabaseConfigurationError("DB_CALL_TIMEOUT_MS must be from 1000 to 600000 and above DB_ACQUIRE_TIMEOUT_MS") }
+        self.callTimeout = .milliseconds(call)
         guard let minimum = Int(environment["DB_POOL_MIN"].flatMap { $0.isEmpty ? nil : $0 } ?? "0"), (0...pool).contains(minimum) else {
             throw DatabaseConfigurationError("DB_POOL_MIN must be from 0 to DB_POOL_SIZE")
         }

@@ -40,7 +40,8 @@ enum Server {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         let logger = Logger(label: "functions")
-        let database = try Database(configuration: try configuration.requireDatabase(), logger: Logger(label: "postgres"))
+        let databaseConfiguration = try configuration.requireDatabase()
+        let database = try Database(configuration: databaseConfiguration, logger: Logger(label: "postgres"), callTimeout: databaseConfiguration.callTimeout)
         // Password hashing gets its own small pool, a service like the others so shutdown stops it cleanly.
         let work = PasswordWork(threads: min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4))
         let sentry = configuration.sentry.map { SentryReporter(dsn: $0, facts: configuration.sentryFacts, logger: Logger(label: "sentry")) }
