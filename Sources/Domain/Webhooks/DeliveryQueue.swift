@@ -82,23 +82,17 @@ enum DeliveryQueue {
         var succeeded: Bool
     }
 
-    /// Records the attempt, its counter and the delivery's new state, only while `claim` still holds: one
-    /// statement. Returns nil when the claim was lost (the lease ran out and another drain took over), else
-    /// whether the endpoint is still enabled.
-    static func finish(_ claim: Claim, outcome: Outcome, now: Date, disableAfter: Double, on connection: PostgresConnection, logger: Logger)
-        async throws -> Bool?
-    {
-        let statement = FinishDeliveryStatement(
-            deliveryID: claim.deliveryID, claimToken: claim.claimToken, attempt: claim.attempt, status: outcome.status,
-            nextAttemptAt: outcome.nextAttemptAt, statusCode: outcome.statusCode, errorKind: outcome.errorKind,
-            responseBody: outcome.responseBody, startedAt: outcome.startedAt, durationMilliseconds: outcome.durationMilliseconds,
-            succeeded: outcome.succeeded, disableReason: outcome.disableEndpoint, now: now,
-            failingCutoff: now.addingTimeInterval(-disableAfter),
-            counterOutcome: outcome.succeeded ? "succeeded" : (outcome.status == "pending" ? "retrying" : "failed"),
-            shard: Counters.randomShard()
-        )
-        let rows = try await connection.execute(statement, logger: logger)
-        for try await enabled in rows { return enabled }
-        return nil
+    /// Records attempts made under one claim token, their counters and the deliveries' new states, only where the
+    /// claim still holds: one statement. Answers, per delivery whose claim held, whether this statement disabled its
+    /// endpoint; a delivery missing from the answer lost its claim (the lease ran out and another drain took over).
+    static func finish(
+        _ results: [(claim: Claim, outcome: Outcome)], now: Date, disableAfter: Double, on connection: PostgresConnection, logger: Logger
+    ) async throws -> [UUID: Bool] {
+        guard let token = results.first?.claim.claimToken else { return [:] }
+        precondition(results.allSatisfy { $0.claim.claimToken == token }, "one statement finishes one claim")
+        var held: [UUID: Bool] = [:]
+        let statement = FinishDeliveriesStatement(results, now: now, disableAfter: disableAfter)
+        for try await (id, _, disabledNow) in try await connection.execute(statement, logger: logger) { held[id] = disabledNow }
+        return held
     }
 }

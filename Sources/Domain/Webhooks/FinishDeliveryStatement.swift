@@ -1,87 +1,140 @@
 import Foundation
 import PostgresNIO
 
-/// Records one attempt and the delivery's new state, only while the claim holds, in one statement: the
-/// delivery row, the attempt row, the attempts counter, and the endpoint's failure streak (disabling it on
-/// 410 or after failing too long). Prepared once per connection: it runs once per delivery attempt, and
-/// planning it costs more than running it. Values are bound, never spliced.
-struct FinishDeliveryStatement: PostgresPreparedStatement {
+/// Records a batch of attempts made under one claim, in one statement: each delivery's new state and attempt row
+/// (only while the claim holds), the attempts counters, and each endpoint's failure streak (disabling it on 410 or
+/// after failing too long). Answers, per delivery whose claim held, whether its endpoint is still enabled and
+/// whether this statement disabled it.
+///
+/// A drain records results in batches (whatever finished while the previous batch was being written), so a busy
+/// drain commits once per batch rather than once per delivery. Prepared once per connection; values are bound,
+/// never spliced. Arrays cannot carry NULLs through PostgresNIO's encoders, so "none" travels as an empty string,
+/// a zero status code or the epoch.
+struct FinishDeliveriesStatement: PostgresPreparedStatement {
+    /// Stands for "no next attempt" in `nextAttempts`.
+    static let none = Date(timeIntervalSince1970: 0)
+
+    /// A row's position in the arrays.
+    private static let at = "array_position($1::uuid[], d.id)"
+    /// An endpoint's new `failing_since`: cleared by a success with no failure after it, set now by failures after
+    /// a success, else kept (or set now by a first failure).
+    private static let since = "CASE WHEN t.failures = 0 THEN (CASE WHEN t.reset THEN NULL ELSE e.failing_since END) "
+        + "WHEN t.reset THEN $13::timestamptz ELSE coalesce(e.failing_since, $13::timestamptz) END"
+
     static let sql = """
         WITH held AS (
-            UPDATE webhook_deliveries SET status = $4, next_attempt_at = coalesce($5, next_attempt_at),
-                claim_token = NULL, claimed_until = NULL, last_status_code = $6, last_error = $7,
-                finished_at = CASE WHEN $4 = 'pending' THEN NULL ELSE $13 END
-            WHERE id = $1 AND claim_token = $2
-            RETURNING id, endpoint_id
+            -- Found through the primary key by the id list, which goes through a subquery so that the cached generic
+            -- plan is used (a join with unnest() plans as a hash join over the whole table).
+            UPDATE webhook_deliveries d SET status = ($3::text[])[\(at)],
+                next_attempt_at = CASE WHEN ($4::timestamptz[])[\(at)] = 'epoch'::timestamptz THEN d.next_attempt_at
+                    ELSE ($4::timestamptz[])[\(at)] END,
+                claim_token = NULL, claimed_until = NULL, last_status_code = nullif(($5::int8[])[\(at)], 0),
+                last_error = nullif(($6::text[])[\(at)], ''),
+                finished_at = CASE WHEN ($3::text[])[\(at)] = 'pending' THEN NULL ELSE $13::timestamptz END
+            WHERE d.id = ANY (ARRAY(SELECT unnest($1::uuid[]))) AND d.claim_token = $2
+            RETURNING d.id, d.endpoint_id, \(at) AS i
         ), recorded AS (
             INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind)
-            SELECT id, $3, $9, $10, $6, $8, $7 FROM held
+            SELECT id, ($7::int8[])[i], ($8::timestamptz[])[i], ($9::int8[])[i], nullif(($5::int8[])[i], 0),
+                CASE WHEN ($10::bool[])[i] THEN ($11::text[])[i] END, nullif(($6::text[])[i], '')
+            FROM held
             ON CONFLICT (delivery_id, attempt) DO NOTHING
         ), counted AS (
             INSERT INTO counters (name, labels, shard, value)
-            SELECT 'webhook_attempts_total', jsonb_build_object('outcome', $15::text), $16, 1 FROM held
+            SELECT 'webhook_attempts_total', jsonb_build_object('outcome', ($12::text[])[i]), $14, count(*) FROM held
+            GROUP BY ($12::text[])[i]
             ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+        ), endpoint_batch AS (
+            SELECT endpoint_id, max(i) FILTER (WHERE ($15::bool[])[i]) AS last_ok, max(nullif(($16::text[])[i], '')) AS reason
+            FROM held GROUP BY endpoint_id
+        ), tally AS (
+            SELECT b.endpoint_id, b.last_ok IS NOT NULL AS reset, b.reason,
+                count(*) FILTER (WHERE NOT ($15::bool[])[h.i] AND h.i > coalesce(b.last_ok, 0)) AS failures
+            FROM held h JOIN endpoint_batch b USING (endpoint_id)
+            GROUP BY b.endpoint_id, b.last_ok, b.reason
         ), streak AS (
             UPDATE webhook_endpoints e SET
-                failure_streak = CASE WHEN $11 THEN 0 ELSE e.failure_streak + 1 END,
-                failing_since = CASE WHEN $11 THEN NULL ELSE coalesce(e.failing_since, $13) END,
-                enabled = CASE WHEN $12::text IS NOT NULL OR (NOT $11 AND coalesce(e.failing_since, $13) < $14)
-                    THEN false ELSE e.enabled END,
-                disabled_reason = CASE WHEN $12::text IS NOT NULL THEN $12::text
-                    WHEN NOT $11 AND coalesce(e.failing_since, $13) < $14 THEN 'failing for too long' ELSE e.disabled_reason END,
-                disabled_at = CASE WHEN $12::text IS NOT NULL OR (NOT $11 AND coalesce(e.failing_since, $13) < $14)
-                    THEN $13 ELSE e.disabled_at END
-            FROM held WHERE e.id = held.endpoint_id
-            RETURNING e.enabled
+                failure_streak = CASE WHEN t.reset THEN t.failures ELSE e.failure_streak + t.failures END,
+                failing_since = \(since),
+                enabled = CASE WHEN t.reason IS NOT NULL OR (t.failures > 0 AND \(since) < $17) THEN false ELSE e.enabled END,
+                -- Reason and time are those of the disabling; an endpoint already disabled keeps its own.
+                disabled_reason = CASE WHEN NOT e.enabled THEN e.disabled_reason WHEN t.reason IS NOT NULL THEN t.reason
+                    WHEN t.failures > 0 AND \(since) < $17 THEN 'failing for too long' ELSE e.disabled_reason END,
+                disabled_at = CASE WHEN e.enabled AND (t.reason IS NOT NULL OR (t.failures > 0 AND \(since) < $17)) THEN $13::timestamptz
+                    ELSE e.disabled_at END
+            FROM tally t WHERE e.id = t.endpoint_id
+            RETURNING e.id, e.enabled, NOT e.enabled AND e.disabled_at = $13::timestamptz AS disabled_now
         )
-        SELECT enabled FROM streak
+        SELECT h.id, s.enabled, s.disabled_now FROM held h JOIN streak s ON s.id = h.endpoint_id
         """
 
-    /// Types for the parameters PostgreSQL cannot infer from a NULL.
     static let bindingDataTypes: [PostgresDataType] = [
-        .uuid, .uuid, .int8, .text, .timestamptz, .int8, .text, .text, .timestamptz, .int8, .bool, .text, .timestamptz,
-        .timestamptz, .text, .int2,
+        .uuidArray, .uuid, .textArray, .timestamptzArray, .int8Array, .textArray, .int8Array, .timestamptzArray, .int8Array,
+        .boolArray, .textArray, .textArray, .timestamptz, .int2, .boolArray, .textArray, .timestamptz,
     ]
 
-    typealias Row = Bool
+    typealias Row = (UUID, Bool, Bool)
 
-    var deliveryID: UUID
+    var deliveryIDs: [UUID]
     var claimToken: UUID
-    var attempt: Int
-    var status: String
-    var nextAttemptAt: Date?
-    var statusCode: Int?
-    var errorKind: String?
-    var responseBody: String?
-    var startedAt: Date
-    var durationMilliseconds: Int
-    var succeeded: Bool
-    var disableReason: String?
+    var statuses: [String]
+    var nextAttempts: [Date]
+    var statusCodes: [Int]
+    var errorKinds: [String]
+    var attempts: [Int]
+    var startedAts: [Date]
+    var durations: [Int]
+    var hasResponseBody: [Bool]
+    var responseBodies: [String]
+    var counterOutcomes: [String]
     var now: Date
-    var failingCutoff: Date
-    var counterOutcome: String
     var shard: Int16
+    var succeeded: [Bool]
+    var disableReasons: [String]
+    var failingCutoff: Date
+
+    /// The statement for `results`, which all hold the same claim token.
+    init(_ results: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)], now: Date, disableAfter: Double) {
+        deliveryIDs = results.map(\.claim.deliveryID)
+        claimToken = results.first?.claim.claimToken ?? UUID.random()
+        statuses = results.map(\.outcome.status)
+        nextAttempts = results.map { $0.outcome.nextAttemptAt ?? Self.none }
+        statusCodes = results.map { $0.outcome.statusCode ?? 0 }
+        errorKinds = results.map { $0.outcome.errorKind ?? "" }
+        attempts = results.map(\.claim.attempt)
+        startedAts = results.map(\.outcome.startedAt)
+        durations = results.map(\.outcome.durationMilliseconds)
+        hasResponseBody = results.map { $0.outcome.responseBody != nil }
+        responseBodies = results.map { $0.outcome.responseBody ?? "" }
+        counterOutcomes = results.map { $0.outcome.succeeded ? "succeeded" : ($0.outcome.status == "pending" ? "retrying" : "failed") }
+        self.now = now
+        shard = Counters.randomShard()
+        succeeded = results.map(\.outcome.succeeded)
+        disableReasons = results.map { $0.outcome.disableEndpoint ?? "" }
+        failingCutoff = now.addingTimeInterval(-disableAfter)
+    }
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 16)
-        bindings.append(deliveryID)
+        var bindings = PostgresBindings(capacity: 17)
+        bindings.append(deliveryIDs)
         bindings.append(claimToken)
-        bindings.append(attempt)
-        bindings.append(status)
-        bindings.append(nextAttemptAt)
-        bindings.append(statusCode)
-        bindings.append(errorKind)
-        bindings.append(responseBody)
-        bindings.append(startedAt)
-        bindings.append(durationMilliseconds)
-        bindings.append(succeeded)
-        bindings.append(disableReason)
+        bindings.append(statuses)
+        bindings.append(nextAttempts)
+        bindings.append(statusCodes)
+        bindings.append(errorKinds)
+        bindings.append(attempts)
+        bindings.append(startedAts)
+        bindings.append(durations)
+        bindings.append(hasResponseBody)
+        bindings.append(responseBodies)
+        bindings.append(counterOutcomes)
         bindings.append(now)
-        bindings.append(failingCutoff)
-        bindings.append(counterOutcome)
         bindings.append(shard)
+        bindings.append(succeeded)
+        bindings.append(disableReasons)
+        bindings.append(failingCutoff)
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Bool { try row.decode(Bool.self) }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode((UUID, Bool, Bool).self) }
 }

@@ -46,7 +46,8 @@ extension WebhookDispatcher {
         static let lost = AttemptResult(outcome: .lost)
     }
 
-    /// Sends every claim with a global bound and a per-endpoint bound on requests in flight.
+    /// Sends every claim with a global bound and a per-endpoint bound on requests in flight, and records the
+    /// results in batches: whatever finished while the previous batch was being written goes into the next one.
     func send(_ claims: [DeliveryQueue.Claim], sender: WebhookSender, logger: Logger) async -> [AttemptResult] {
         // Round-robin across endpoints, so a batch dominated by one endpoint still serves the others first.
         var queues = Dictionary(grouping: claims, by: \.endpoint.id).values.map { Array($0) }
@@ -59,12 +60,14 @@ extension WebhookDispatcher {
         }
         let concurrency = settings.concurrency
         let perEndpoint = settings.perEndpointConcurrency
-        return await withTaskGroup(of: (UUID, AttemptResult).self) { group in
+        return await withTaskGroup(of: SendEvent.self) { group in
             var inFlight: [UUID: Int] = [:]
             var total = 0
             var results: [AttemptResult] = []
             var pending = ordered[...]
             var deferred: [DeliveryQueue.Claim] = []
+            var unrecorded: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)] = []
+            var recording = false
             func next() -> DeliveryQueue.Claim? {
                 if let index = deferred.firstIndex(where: { inFlight[$0.endpoint.id, default: 0] < perEndpoint }) {
                     return deferred.remove(at: index)
@@ -79,26 +82,75 @@ extension WebhookDispatcher {
                 while total < concurrency, let claim = next() {
                     inFlight[claim.endpoint.id, default: 0] += 1
                     total += 1
-                    group.addTask { (claim.endpoint.id, await self.attempt(claim, sender: sender, logger: logger)) }
+                    group.addTask { .attempted(claim, await self.attempt(claim, sender: sender, logger: logger)) }
                 }
-                guard let (endpoint, result) = await group.next() else { break }
-                inFlight[endpoint, default: 1] -= 1
-                total -= 1
-                results.append(result)
+                if !recording, !unrecorded.isEmpty {
+                    let batch = unrecorded
+                    unrecorded = []
+                    recording = true
+                    group.addTask { .recorded(await self.record(batch, logger: logger)) }
+                }
+                guard let event = await group.next() else { break }
+                switch event {
+                case .attempted(let claim, let outcome):
+                    inFlight[claim.endpoint.id, default: 1] -= 1
+                    total -= 1
+                    if let outcome { unrecorded.append((claim, outcome)) } else { results.append(.lost) }
+                case .recorded(let recorded):
+                    recording = false
+                    results += recorded
+                }
             }
             return results
         }
     }
 
-    /// One attempt: send, classify, record.
-    func attempt(_ claim: DeliveryQueue.Claim, sender: WebhookSender, logger: Logger) async -> AttemptResult {
+    enum SendEvent: Sendable {
+        case attempted(DeliveryQueue.Claim, DeliveryQueue.Outcome?)
+        case recorded([AttemptResult])
+    }
+
+    /// Writes a batch of results (one statement), then counts and audits endpoints that this batch disabled. A
+    /// batch that cannot be written is logged and its claims left to lapse: another drain will retry them.
+    func record(_ batch: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)], logger: Logger) async -> [AttemptResult] {
+        let now = clock.now()
+        let disableAfter = settings.disableAfter
+        do {
+            let held = try await database.withConnection { connection in
+                try await DeliveryQueue.finish(batch, now: now, disableAfter: disableAfter, on: connection, logger: logger)
+            }
+            var disabled = Set<UUID>()
+            let results = batch.map { claim, outcome -> AttemptResult in
+                guard let disabledNow = held[claim.deliveryID] else { return .lost }
+                let base = AttemptResult(outcome: outcome.succeeded ? .succeeded : (outcome.status == "pending" ? .retrying : .failed))
+                guard disabledNow, disabled.insert(claim.endpoint.id).inserted else { return base }
+                return AttemptResult(outcome: base.outcome, disabledEndpoint: true)
+            }
+            for endpoint in disabled {
+                try await database.withTransaction { connection in
+                    try await Counters.increment("webhook_endpoints_disabled_total", on: connection, logger: logger)
+                    try await AuditLog.record(
+                        AuditEvent(action: "webhook_endpoint_disabled", outcome: "success", detail: ["endpoint": endpoint.uuidString.lowercased()]),
+                        at: now, on: connection, logger: logger
+                    )
+                }
+            }
+            return results
+        } catch {
+            logger.warning("could not record webhook attempts: \(error)")
+            return batch.map { _ in .lost }
+        }
+    }
+
+    /// One attempt: send and classify; nil when the payload cannot be opened (the claim is left to lapse).
+    func attempt(_ claim: DeliveryQueue.Claim, sender: WebhookSender, logger: Logger) async -> DeliveryQueue.Outcome? {
         let startedAt = clock.now()
         let body: Data
         do {
             body = try encryption.openPayload(claim.payload, encrypted: claim.payloadEncrypted)
         } catch {
             logger.error("cannot decrypt a webhook payload: FIELD_ENCRYPTION_KEY differs from the one it was stored with")
-            return .lost
+            return nil
         }
         let timestamp = Int64(startedAt.timeIntervalSince1970)
         let webhookID = "msg_" + claim.messageID.uuidString.lowercased().replacingOccurrences(of: "-", with: "")
@@ -131,28 +183,6 @@ extension WebhookDispatcher {
                 outcome.status = "failed"
             }
         }
-        let disableAfter = settings.disableAfter
-        let finalOutcome = outcome
-        do {
-            guard let stillEnabled = try await database.withConnection({ connection in
-                try await DeliveryQueue.finish(claim, outcome: finalOutcome, now: now, disableAfter: disableAfter, on: connection, logger: logger)
-            }) else { return .lost }
-            let base = AttemptResult(outcome: result.succeeded ? .succeeded : (outcome.status == "pending" ? .retrying : .failed))
-            if claim.endpoint.enabled && !stillEnabled {
-                try await database.withTransaction { connection in
-                    try await Counters.increment("webhook_endpoints_disabled_total", on: connection, logger: logger)
-                    try await AuditLog.record(
-                        AuditEvent(action: "webhook_endpoint_disabled", outcome: "success", detail: ["endpoint": claim.endpoint.id.uuidString.lowercased()]),
-                        at: now, on: connection, logger: logger
-                    )
-                }
-                return AttemptResult(outcome: base.outcome, disabledEndpoint: true)
-            }
-            return base
-        } catch {
-            // The result could not be written: the lease will lapse and another drain will retry it.
-            logger.warning("could not record a webhook attempt: \(error)")
-            return .lost
-        }
+        return outcome
     }
 }
