@@ -121,6 +121,37 @@ struct WebhookDispatchTests {
         }
     }
 
+    @Test("results are recorded in batches: several 410s in one drain disable the endpoint once; streaks count every failure")
+    func batchedResults() async throws {
+        try await withHarness { harness in
+            let sink = WebhookSink { _, request in request.path == "/gone" ? .init(status: 410) : .init(status: 500) }
+            try await sink.run { base in
+                let (gone, _) = try await harness.addEndpoint(url: base + "/gone", types: ["g.g"])
+                let (failing, _) = try await harness.addEndpoint(url: base + "/fail", types: ["g.g"])
+                for index in 0..<5 { _ = await harness.publish(#"{"type":"g.g","data":\#(index)}"#) }
+                let report = try await harness.drain()
+                #expect(report.endpointsDisabled == 1)
+                #expect(try await harness.attempts(endpoint: gone).count == 5)
+                let goneEndpoint = try #require(try await harness.endpoint(gone))
+                #expect(!goneEndpoint.enabled && goneEndpoint.disabledReason?.contains("410") == true)
+                let failingEndpoint = try #require(try await harness.endpoint(failing))
+                #expect(failingEndpoint.enabled && failingEndpoint.failureStreak == 5)
+                let (disabledCount, audited) = try await harness.database.withConnection { connection in
+                    var counted = 0
+                    var audited = 0
+                    for try await value in try await connection.query(
+                        "SELECT coalesce(sum(value), 0)::int FROM counters WHERE name = 'webhook_endpoints_disabled_total'", logger: TestDatabase.quietLogger
+                    ).decode(Int.self) { counted = value }
+                    for try await value in try await connection.query(
+                        "SELECT count(*)::int FROM audit_events WHERE action = 'webhook_endpoint_disabled'", logger: TestDatabase.quietLogger
+                    ).decode(Int.self) { audited = value }
+                    return (counted, audited)
+                }
+                #expect(disabledCount == 1 && audited == 1)
+            }
+        }
+    }
+
     @Test("a hanging endpoint times out, is recorded, and cannot starve the others")
     func hangingEndpoint() async throws {
         var settings = WebhookSettings.testing

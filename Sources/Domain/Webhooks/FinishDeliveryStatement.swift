@@ -52,6 +52,9 @@ struct FinishDeliveriesStatement: PostgresPreparedStatement {
                 count(*) FILTER (WHERE NOT ($15::bool[])[h.i] AND h.i > coalesce(b.last_ok, 0)) AS failures
             FROM held h JOIN endpoint_batch b USING (endpoint_id)
             GROUP BY b.endpoint_id, b.last_ok, b.reason
+        ), before AS (
+            -- Each endpoint as it stands now (locked, so a concurrent drain's change is seen): was it enabled?
+            SELECT e.id, e.enabled FROM webhook_endpoints e JOIN tally t ON t.endpoint_id = e.id FOR UPDATE OF e
         ), streak AS (
             UPDATE webhook_endpoints e SET
                 failure_streak = CASE WHEN t.reset THEN t.failures ELSE e.failure_streak + t.failures END,
@@ -62,8 +65,8 @@ struct FinishDeliveriesStatement: PostgresPreparedStatement {
                     WHEN t.failures > 0 AND \(since) < $17 THEN 'failing for too long' ELSE e.disabled_reason END,
                 disabled_at = CASE WHEN e.enabled AND (t.reason IS NOT NULL OR (t.failures > 0 AND \(since) < $17)) THEN $13::timestamptz
                     ELSE e.disabled_at END
-            FROM tally t WHERE e.id = t.endpoint_id
-            RETURNING e.id, e.enabled, NOT e.enabled AND e.disabled_at = $13::timestamptz AS disabled_now
+            FROM tally t, before b WHERE e.id = t.endpoint_id AND b.id = e.id
+            RETURNING e.id, e.enabled, b.enabled AND NOT e.enabled AS disabled_now
         )
         SELECT h.id, s.enabled, s.disabled_now FROM held h JOIN streak s ON s.id = h.endpoint_id
         """
