@@ -5,7 +5,8 @@ Usage: python3 Benchmarks/metrics.py [--no-build] [--scrapes 50]
 
 Median latency of GET / on `functions serve` (metrics) over N sequential scrapes, first with empty tables,
 then with 1,000,000 webhook deliveries and 1,000,000 alerts (with their sends) in the database (1,000 of each
-still pending). Limits: median <= 20 ms with the large tables, and within 20% of the empty-table median.
+still pending), each after a CHECKPOINT so that the seeding's writes are not what is measured. Limits: median
+<= 20 ms with the large tables, and within 20% of the empty-table median.
 """
 import argparse, os, statistics, subprocess, sys, time, uuid
 
@@ -37,6 +38,9 @@ def seed(cluster):
           SELECT gen_random_uuid(), id, 'email', CASE WHEN row_number() OVER () <= 1000 THEN 'pending' ELSE 'sent' END, 1,
                  now() - interval '1 minute', now() FROM alerts;""", "bench")
     cluster.psql("VACUUM ANALYZE", "bench")
+    # Let the two million inserts reach disk before measuring: the scrape is measured against large tables, not
+    # against the checkpoint that writing them set off.
+    cluster.psql("CHECKPOINT", "bench")
 
 
 def main():
@@ -49,6 +53,7 @@ def main():
         env = {"DATABASE_URL": cluster.url, "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key"}
         proc, port = benchlib.serve(env, "metrics")
         try:
+            cluster.psql("CHECKPOINT", "bench")
             scrape_median(port, 5)
             empty, _ = scrape_median(port, args.scrapes)
             seed(cluster)

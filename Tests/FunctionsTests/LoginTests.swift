@@ -36,6 +36,28 @@ struct LoginTests {
         }
     }
 
+    @Test("five logins of one user at once all succeed (no deadlock between their releases), each with its own family")
+    func parallelLogins() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let statuses = await withTaskGroup(of: Int.self) { group in
+                for index in 0..<5 { group.addTask { await harness.login(user.username, address: "198.51.100.\(index)").status.code } }
+                var statuses: [Int] = []
+                for await status in group { statuses.append(status) }
+                return statuses
+            }
+            #expect(statuses == [200, 200, 200, 200, 200])
+            let families = try await harness.database.withConnection { connection in
+                var count = 0
+                for try await value in try await connection.query(
+                    "SELECT count(*)::int FROM refresh_token_families WHERE user_id = \(user.id)", logger: TestDatabase.quietLogger
+                ).decode(Int.self) { count = value }
+                return count
+            }
+            #expect(families == 5)
+        }
+    }
+
     @Test("wrong password, unknown user and inactive user get the same 401 with WWW-Authenticate")
     func failures() async throws {
         try await withHarness { harness in

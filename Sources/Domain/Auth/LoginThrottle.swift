@@ -20,6 +20,9 @@ enum LoginThrottle {
     struct Key {
         let scope: String
         let hash: Data
+
+        /// The name of the transaction advisory lock that serialises this key's attempts.
+        var lockName: String { scope + ":" + hash.base64EncodedString() }
     }
 
     static func keys(username: String, address: String?) -> [Key] {
@@ -42,8 +45,7 @@ enum LoginThrottle {
         let keys = keys(username: username, address: address).sorted { $0.hash.lexicographicallyPrecedes($1.hash) }
         let since = now.addingTimeInterval(-Double(settings.failureWindow))
         for key in keys {
-            let lockName = key.scope + ":" + key.hash.base64EncodedString()
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(lockName), 0))", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key.lockName), 0))", logger: logger)
         }
         var retryAfter: Int64 = 0
         for key in keys {
@@ -72,10 +74,13 @@ enum LoginThrottle {
         return .reserved(ids: ids)
     }
 
-    /// A successful login: its reservation goes, and so do the username's earlier failures.
+    /// A successful login: its reservation goes, and so do the username's earlier failures. Under the username's
+    /// advisory lock: two logins of one user succeeding at once would otherwise each hold its own reservation row
+    /// while deleting the other's, and deadlock.
     static func release(ids: [Int64], username: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("DELETE FROM login_failures WHERE id = ANY(\(ids))", logger: logger)
         let usernameKey = keys(username: username, address: nil)[0]
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(usernameKey.lockName), 0))", logger: logger)
+        try await connection.query("DELETE FROM login_failures WHERE id = ANY(\(ids))", logger: logger)
         try await connection.query(
             "DELETE FROM login_failures WHERE scope = 'username' AND key_sha256 = \(usernameKey.hash)",
             logger: logger
