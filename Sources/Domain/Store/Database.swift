@@ -87,7 +87,7 @@ public struct Database: Sendable {
         do {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
-                    answer.await(continuation)
+                    answer.hold(continuation)
                     let task = Task {
                         do { answer.resume(with: .success(try await operation(leased))) } catch { answer.resume(with: .failure(error)) }
                     }
@@ -102,8 +102,12 @@ public struct Database: Sendable {
                             // Leased: the work is not cut off, but its caller is not left waiting for ever either (a
                             // query sent on a connection that was closing can wait for an answer that never comes).
                             watch.id = AcquireWatchdog.shared.watch(deadline: started + callTimeout) {
-                                logger.error("database call still running after DB_CALL_TIMEOUT_MS; answered 503", metadata: ["error_type": "call_timeout"])
-                                answer.resume(with: .failure(StoreError.unavailable))
+                                // (The call may have ended just as this was armed: then there is nothing to say.)
+                                guard answer.resume(with: .failure(StoreError.unavailable)) else { return }
+                                logger.error(
+                                    "database call still running after DB_CALL_TIMEOUT_MS; answered 503 (its connection stays leased until it ends)",
+                                    metadata: ["error_type": "call_timeout"]
+                                )
                                 task.cancel()
                             }
                         }
@@ -187,20 +191,22 @@ final class Answer<Result: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    func await(_ continuation: CheckedContinuation<Result, any Error>) {
+    func hold(_ continuation: CheckedContinuation<Result, any Error>) {
         state.withLock { $0.continuation = continuation }
     }
 
-    /// Gives the answer unless one was given; runs the finish action once.
-    func resume(with result: Swift.Result<Result, any Error>) {
-        let (continuation, finish) = state.withLock { state -> (CheckedContinuation<Result, any Error>?, (@Sendable () -> Void)?) in
-            guard !state.answered else { return (nil, nil) }
+    /// Gives the answer unless one was given (true when this call gave it); runs the finish action once.
+    @discardableResult
+    func resume(with result: Swift.Result<Result, any Error>) -> Bool {
+        let (given, continuation, finish) = state.withLock { state -> (Bool, CheckedContinuation<Result, any Error>?, (@Sendable () -> Void)?) in
+            guard !state.answered else { return (false, nil, nil) }
             state.answered = true
             defer { state.continuation = nil }
-            return (state.continuation, state.finish)
+            return (true, state.continuation, state.finish)
         }
         finish?()
         continuation?.resume(with: result)
+        return given
     }
 
     /// Registers how to cancel the work (run at once when the caller was already cancelled).
