@@ -1,11 +1,9 @@
-import AsyncHTTPClient
 import Foundation
 public import Logging
 import PostgresNIO
-import Synchronization
 
 /// `send-alert`'s rules: store the alert (its message encrypted in real-data mode) and one send per enabled
-/// channel in one transaction, try each at once, and retry what failed from `POST /drain`. The same
+/// channel in one statement, try the provider sends at once, and retry what failed from `POST /drain`. The same
 /// idempotency key returns the first answer and sends nothing again.
 public struct AlertService: Sendable {
     /// The answer to a submission.
@@ -239,54 +237,5 @@ public struct AlertService: Sendable {
             startedAt: startedAt, durationMilliseconds: Int(attempt.duration.components.seconds * 1000 + attempt.duration.components.attoseconds / 1_000_000_000_000_000),
             statusCode: attempt.statusCode, status: status, nextAttemptAt: next, reason: reason, providerID: providerID
         )
-    }
-}
-
-/// The email's text and HTML parts.
-enum AlertEmail {
-    static func text(subject: String, severity: String, type: String, message: String, link: String, links: [String]) -> String {
-        var lines = [subject, "", "Severity: \(severity)", "Type: \(type)", "", message, "", "Open the alert: \(link)"]
-        if !links.isEmpty { lines += [""] + links }
-        return lines.joined(separator: "\n")
-    }
-
-    static func html(subject: String, severity: String, type: String, message: String, link: String, links: [String]) -> String {
-        func escape(_ text: String) -> String {
-            guard text.utf8.contains(where: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") || $0 == UInt8(ascii: "\"") })
-            else { return text }
-            return text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
-        let extra = links.map { "<li><a href=\"\(escape($0))\">\(escape($0))</a></li>" }.joined()
-        return """
-            <html><body><h2>\(escape(subject))</h2><p><strong>Severity:</strong> \(escape(severity)) &middot; <strong>Type:</strong> \(escape(type))</p>\
-            <pre style="white-space:pre-wrap">\(escape(message))</pre><p><a href="\(escape(link))">Open the alert</a></p>\
-            \(extra.isEmpty ? "" : "<ul>\(extra)</ul>")</body></html>
-            """
-    }
-}
-
-/// An HTTP client made on first use (the console backend never needs one) and shut down by its owner.
-final class LazyHTTPClient: Sendable {
-    private let made = Mutex<HTTPClient?>(nil)
-    private let settings: AlertSettings
-
-    init(settings: AlertSettings) { self.settings = settings }
-
-    var client: HTTPClient {
-        made.withLock { made in
-            if let made { return made }
-            var configuration = HTTPClient.Configuration(
-                redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10), read: .init(settings.timeout))
-            )
-            configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
-            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-            made = client
-            return client
-        }
-    }
-
-    func shutdown() async {
-        if let client = made.withLock({ $0 }) { try? await client.shutdown() }
     }
 }
