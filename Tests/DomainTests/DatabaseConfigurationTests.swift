@@ -48,6 +48,8 @@ struct DatabaseConfigurationTests {
         let defaults = try #require(try DatabaseConfiguration(environment: ["DATABASE_URL": "postgres://a@x/y"]))
         let options = try defaults.clientConfiguration().options
         #expect(options.minimumConnections == 0 && options.keepAliveBehavior == nil)
+        // Serving keeps the whole pool unless DB_POOL_MIN says otherwise; one-off commands keep none.
+        #expect(try defaults.serving.clientConfiguration().options.minimumConnections == 10)
         let tuned = try #require(
             try DatabaseConfiguration(environment: [
                 "DATABASE_URL": "postgres://a@x/y", "DB_POOL_SIZE": "16", "DB_POOL_MIN": "4", "DB_KEEPALIVE_SECONDS": "45",
@@ -55,6 +57,9 @@ struct DatabaseConfigurationTests {
         )
         let tunedOptions = try tuned.clientConfiguration().options
         #expect(tunedOptions.minimumConnections == 4 && tunedOptions.maximumConnections == 16 && tunedOptions.keepAliveBehavior?.frequency == .seconds(45))
+        #expect(try tuned.serving.clientConfiguration().options.minimumConnections == 4)
+        let none = try #require(try DatabaseConfiguration(environment: ["DATABASE_URL": "postgres://a@x/y", "DB_POOL_MIN": "0"]))
+        #expect(try none.serving.clientConfiguration().options.minimumConnections == 0)
         #expect(defaults.callTimeout == .seconds(30))
         for bad in [["DB_CALL_TIMEOUT_MS": "100"], ["DB_CALL_TIMEOUT_MS": "4000", "DB_ACQUIRE_TIMEOUT_MS": "5000"], ["DB_POOL_MIN": "17"], ["DB_POOL_MIN": "-1"], ["DB_KEEPALIVE_SECONDS": "x"], ["DB_KEEPALIVE_SECONDS": "99999"]] {
             #expect(throws: DatabaseConfigurationError.self) {

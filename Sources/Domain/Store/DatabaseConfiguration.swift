@@ -45,11 +45,14 @@ public struct DatabaseConfiguration: Sendable, Equatable {
     /// How long one database call may take before the request is answered 503 (`DB_CALL_TIMEOUT_MS`, default
     /// 30000); used by `functions serve`.
     public var callTimeout: Duration = .seconds(30)
-    /// Connections kept open even when idle (`DB_POOL_MIN`, default 0). Connections above it close after 60 s idle.
-    public var minimumConnections = 0
+    /// Connections kept open even when idle (`DB_POOL_MIN`); nil when unset, which ``serving`` reads as all of
+    /// `DB_POOL_SIZE` and one-off commands as none. Connections above it close after 60 s idle, and the pool arms an
+    /// idle timer (three tasks and a sleep) every time such a connection is returned, so a serving instance keeps
+    /// its whole pool by default, as Google's Cloud SQL samples configure theirs (minimum = maximum).
+    public var minimumConnections: Int?
     /// How often an idle connection is checked with `SELECT 1` (`DB_KEEPALIVE_SECONDS`; 0, the default, turns it
-    /// off). Idle connections above `DB_POOL_MIN` close after 60 s, long before any network drops them, so the check
-    /// only matters for the connections `DB_POOL_MIN` keeps; off, no timer is armed each time a connection is returned.
+    /// off). Off, no timer is armed each time a connection is returned; worth setting only where a proxy or firewall
+    /// drops quiet connections (a connection PostgreSQL closes is noticed and replaced without it).
     public var keepAlive: Duration? = nil
 
     /// Creates a configuration.
@@ -104,10 +107,12 @@ public struct DatabaseConfiguration: Sendable, Equatable {
             (1000...600_000).contains(call), call > acquire
         else { throw DatabaseConfigurationError("DB_CALL_TIMEOUT_MS must be from 1000 to 600000 and above DB_ACQUIRE_TIMEOUT_MS") }
         self.callTimeout = .milliseconds(call)
-        guard let minimum = Int(environment["DB_POOL_MIN"].flatMap { $0.isEmpty ? nil : $0 } ?? "0"), (0...pool).contains(minimum) else {
-            throw DatabaseConfigurationError("DB_POOL_MIN must be from 0 to DB_POOL_SIZE")
+        if let value = environment["DB_POOL_MIN"], !value.isEmpty {
+            guard let minimum = Int(value), (0...pool).contains(minimum) else {
+                throw DatabaseConfigurationError("DB_POOL_MIN must be from 0 to DB_POOL_SIZE")
+            }
+            self.minimumConnections = minimum
         }
-        self.minimumConnections = minimum
         guard let keepAlive = Int(environment["DB_KEEPALIVE_SECONDS"].flatMap { $0.isEmpty ? nil : $0 } ?? "0"), (0...3600).contains(keepAlive) else {
             throw DatabaseConfigurationError("DB_KEEPALIVE_SECONDS must be from 0 to 3600")
         }
@@ -172,7 +177,7 @@ public struct DatabaseConfiguration: Sendable, Equatable {
         configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.connectionIdleTimeout = .seconds(60)
-        configuration.options.minimumConnections = minimumConnections
+        configuration.options.minimumConnections = minimumConnections ?? 0
         configuration.options.keepAliveBehavior = keepAlive.map { .init(frequency: $0) }
         return configuration
     }
@@ -216,6 +221,14 @@ public struct DatabaseConfiguration: Sendable, Equatable {
         switch endpoint {
         case .tcp(_, let port), .unixSocket(_, let port): return port
         }
+    }
+
+    /// The configuration a serving instance uses: it keeps all of `DB_POOL_SIZE` open unless `DB_POOL_MIN` says
+    /// otherwise (see ``minimumConnections``).
+    public var serving: DatabaseConfiguration {
+        var copy = self
+        copy.minimumConnections = minimumConnections ?? maximumConnections
+        return copy
     }
 
     /// The configuration with another database name (tests give each suite its own).

@@ -40,7 +40,7 @@ enum Server {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         let logger = Logger(label: "functions")
-        let databaseConfiguration = try configuration.requireDatabase()
+        let databaseConfiguration = try configuration.requireDatabase().serving
         let database = try Database(configuration: databaseConfiguration, logger: Logger(label: "postgres"), callTimeout: databaseConfiguration.callTimeout)
         // Password hashing gets its own small pool, a service like the others so shutdown stops it cleanly.
         let work = PasswordWork(threads: min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4))
