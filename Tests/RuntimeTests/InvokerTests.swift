@@ -99,6 +99,20 @@ struct InvokerTests {
         }
     }
 
+    @Test("new request ids: 32 lowercase hex digits, none repeated, not a visible count")
+    func newRequestIDs() {
+        let ids = (0..<20_000).map { _ in RequestID.make() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.utf8.count == 32 && $0.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) } })
+        // One process prefix; the rest differs in about half its bits from one id to the next, as random ids do.
+        #expect(Set(ids.map { $0.prefix(16) }).count == 1)
+        let flipped = zip(ids, ids.dropFirst()).map { a, b in
+            (UInt64(a.suffix(16), radix: 16)! ^ UInt64(b.suffix(16), radix: 16)!).nonzeroBitCount
+        }
+        let mean = Double(flipped.reduce(0, +)) / Double(flipped.count)
+        #expect((28.0...36.0).contains(mean))
+    }
+
     @Test("trace context from traceparent, else X-Cloud-Trace-Context, reaches the handler and the log lines")
     func traceReachesContextAndLogs() async throws {
         let logs = LogOutput.capturing()

@@ -92,15 +92,26 @@ public struct TokenClaims: Sendable, Equatable {
         return Int64(double.rounded(.down))
     }
 
-    /// The payload JSON in simplejwt's claim order.
-    func json() -> Data {
-        var members: [String] = []
-        if let tokenType { members.append("\"token_type\":\"\(tokenType)\"") }
-        if let expiresAt { members.append("\"exp\":\(expiresAt)") }
-        if let issuedAt { members.append("\"iat\":\(issuedAt)") }
-        if let jti { members.append("\"jti\":\"\(jti)\"") }
-        if let userID { members.append(userIDIsString ? "\"user_id\":\"\(userID)\"" : "\"user_id\":\(userID)") }
-        return Data(("{" + members.joined(separator: ",") + "}").utf8)
+    /// The payload JSON in simplejwt's claim order. (Every string here is a fixed word or hex digits: nothing to
+    /// escape.)
+    func json() -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(128)
+        func member(_ name: String, _ value: String, quoted: Bool) {
+            if out.count > 1 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: quoted ? #"":""#.utf8 : #"":"#.utf8)
+            out.append(contentsOf: value.utf8)
+            if quoted { out.append(UInt8(ascii: "\"")) }
+        }
+        if let tokenType { member("token_type", tokenType, quoted: true) }
+        if let expiresAt { member("exp", String(expiresAt), quoted: false) }
+        if let issuedAt { member("iat", String(issuedAt), quoted: false) }
+        if let jti { member("jti", jti, quoted: true) }
+        if let userID { member("user_id", String(userID), quoted: userIDIsString) }
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     /// A new simplejwt-style id: 32 lowercase hex digits of a random (version 4) UUID.

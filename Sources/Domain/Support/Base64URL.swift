@@ -12,9 +12,15 @@ public enum Base64URL {
 
     /// Encodes bytes.
     public static func encode(_ data: some DataProtocol) -> String {
-        let bytes = Array(data)
         var out = [UInt8]()
-        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        append(data, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the encoding of `data` to `out`.
+    public static func append(_ data: some DataProtocol, to out: inout [UInt8]) {
+        let bytes = Array(data)
+        out.reserveCapacity(out.count + (bytes.count * 4 + 2) / 3)
         var index = 0
         while index + 3 <= bytes.count {
             let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
@@ -31,12 +37,15 @@ public enum Base64URL {
             out.append(alphabet[Int(chunk >> 12 & 63)])
             if rest == 2 { out.append(alphabet[Int(chunk >> 6 & 63)]) }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes text; nil unless it is strict base64url without padding (unused trailing bits must be zero).
     public static func decode(_ text: some StringProtocol) -> Data? {
-        let input = Array(text.utf8)
+        decodeBytes(text.utf8).map { Data($0) }
+    }
+
+    /// Decodes the UTF-8 bytes of base64url text, with the rules of ``decode(_:)``.
+    public static func decodeBytes(_ input: some Collection<UInt8>) -> [UInt8]? {
         guard input.count % 4 != 1 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(input.count * 3 / 4)
@@ -53,6 +62,6 @@ public enum Base64URL {
             }
         }
         guard accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
-        return Data(out)
+        return out
     }
 }
