@@ -99,6 +99,24 @@ struct InvokerTests {
         }
     }
 
+    @Test("SamplingRandom: no value repeats, every one of 32 shards is drawn about equally, from many tasks at once")
+    func samplingRandom() async {
+        let draws = await withTaskGroup(of: [UInt64].self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var random = SamplingRandom()
+                    return (0..<25_000).map { _ in random.next() }
+                }
+            }
+            return await group.reduce(into: [UInt64]()) { $0 += $1 }
+        }
+        #expect(Set(draws).count == draws.count)
+        var counts = [Int](repeating: 0, count: 32)
+        for value in draws { counts[Int(value % 32)] += 1 }
+        // 100,000 draws over 32 shards: 3,125 each on average; a fair source stays well within ±15 %.
+        #expect(counts.allSatisfy { (2_650...3_600).contains($0) })
+    }
+
     @Test("new request ids: 32 lowercase hex digits, none repeated, not a visible count")
     func newRequestIDs() {
         let ids = (0..<20_000).map { _ in RequestID.make() }

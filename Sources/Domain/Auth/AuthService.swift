@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 public import Logging
 import PostgresNIO
 
@@ -201,7 +202,8 @@ public struct AuthService: Sendable {
 
     /// Prunes expired rows on a small share of requests: the functions keep their own tables tidy, no cron.
     func pruneSometimes(now: Date, logger: Logger) async {
-        guard settings.pruneEvery > 0, Int.random(in: 0..<settings.pruneEvery) == 0 else { return }
+        var random = SamplingRandom()
+        guard settings.pruneEvery > 0, Int.random(in: 0..<settings.pruneEvery, using: &random) == 0 else { return }
         try? await prune(now: now, logger: logger)
     }
 

@@ -34,7 +34,7 @@ public struct Fernet: Sendable {
 
     /// Encrypts `plaintext` at `time` with a random IV (the IV is a parameter for known-answer tests).
     public func encrypt(_ plaintext: Data, at time: Date = Date(), iv: [UInt8]? = nil) throws -> String {
-        let iv = iv ?? (0..<16).map { _ in UInt8.random(in: 0...255) }
+        let iv = iv ?? SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
         let ciphertext = try AES._CBC.encrypt(plaintext, using: SymmetricKey(data: encryptionKey), iv: try AES._CBC.IV(ivBytes: iv))
         var token = Data([0x80])
         var timestamp = UInt64(max(0, time.timeIntervalSince1970.rounded(.down))).bigEndian

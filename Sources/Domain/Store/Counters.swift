@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 public import Logging
 public import PostgresNIO
 
@@ -13,7 +14,10 @@ public enum Counters {
     static let shards = 32
 
     /// The shard row a writer bumps.
-    static func randomShard() -> Int16 { Int16.random(in: 0..<Int16(shards)) }
+    static func randomShard() -> Int16 {
+        var random = SamplingRandom()
+        return Int16.random(in: 0..<Int16(shards), using: &random)
+    }
 
     /// One counter series and its total.
     public struct Sample: Sendable, Equatable {

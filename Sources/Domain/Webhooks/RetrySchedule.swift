@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// When to try a delivery again: the schedule in wide use (Svix), each delay with ±20 % jitter.
 public struct RetrySchedule: Sendable, Equatable {
@@ -32,11 +33,17 @@ public struct RetrySchedule: Sendable, Equatable {
         after attempt: Int,
         at now: Date,
         retryAfter: TimeInterval? = nil,
-        random: Double = Double.random(in: -1...1)
+        random: Double = RetrySchedule.randomJitter()
     ) -> Date? {
         guard attempt < delays.count else { return nil }
         var delay = delays[attempt] * (1 + jitter * random)
         if let retryAfter, retryAfter > delay { delay = min(retryAfter, maximumRetryAfter) }
         return now.addingTimeInterval(max(0, delay))
+    }
+
+    /// A jitter factor in -1...1 (no secrecy needed, so no system call for it).
+    public static func randomJitter() -> Double {
+        var random = SamplingRandom()
+        return Double.random(in: -1...1, using: &random)
     }
 }

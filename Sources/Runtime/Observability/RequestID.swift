@@ -24,21 +24,13 @@ public enum RequestID {
         var digits = [UInt8]()
         digits.reserveCapacity(32)
         appendHex(processPrefix, to: &digits)
-        appendHex(mix(sequence &+ key), to: &digits)
+        appendHex(SamplingRandom.mix(sequence &+ key), to: &digits)
         return String(decoding: digits, as: UTF8.self)
     }
 
     private static let counter = Atomic<UInt64>(0)
     private static let processPrefix = UInt64.random(in: .min ... .max)
     private static let key = UInt64.random(in: .min ... .max)
-
-    /// SplitMix64's finalizer: a bijection on 64-bit values.
-    private static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 
     private static func appendHex(_ value: UInt64, to digits: inout [UInt8]) {
         let alphabet: StaticString = "0123456789abcdef"
