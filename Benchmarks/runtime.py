@@ -8,9 +8,13 @@ Builds the release binaries (static Swift standard library, as the Dockerfile do
   2. shim overhead: wrk -t2 -c32 -d10s against a bare Hummingbird "hello" and a no-op function through
      the shim, alternating, N rounds each, medians and their ratio (limit: shim >= 80% of bare)
   3. idle RSS of `functions serve` after start-up and one /health (limit 40 MB)
+Every `functions serve` here runs against a throwaway PostgreSQL and opens its pool (10 connections) at start.
 Needs wrk (apt-get install wrk). Prints a Markdown table for BENCHMARKS.md.
 """
 import argparse, os, re, signal, socket, statistics, subprocess, sys, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
@@ -34,11 +38,14 @@ def http_get(port, path="/health"):
 FUNCTIONS = ["login", "refresh", "webhook-receive", "webhook-dispatch", "send-alert", "metrics"]
 
 
+DATABASE_URL = None  # a real, migrated throwaway cluster's (set in main)
+
+
 def serve_env(port, target="metrics"):
+    # A real database: a serving instance opens its pool's connections at start-up (DB_POOL_MIN defaults to
+    # DB_POOL_SIZE), so start-up time and idle memory include them. /health itself does no I/O.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "HOST": "127.0.0.1",
-           "FUNCTION_TARGET": target, "LOG_LEVEL": "warning",
-           # Not contacted: /health does no I/O and the pool connects lazily.
-           "DATABASE_URL": "postgres://bench@127.0.0.1:1/bench?sslmode=disable",
+           "FUNCTION_TARGET": target, "LOG_LEVEL": "warning", "DATABASE_URL": DATABASE_URL,
            "SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key"}
     return env
 
@@ -118,6 +125,16 @@ def main():
         for product in ("functions", "shim-benchmark"):
             subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", product], cwd=ROOT, check=True)
 
+    global DATABASE_URL
+    cluster = benchlib.migrated_cluster(True)
+    try:
+        DATABASE_URL = cluster.url
+        return measure(args)
+    finally:
+        cluster.stop()
+
+
+def measure(args):
     cold = cold_start(20)
     bare, shim = [], []
     for _ in range(args.rounds):

@@ -116,15 +116,6 @@ public struct TokenClaims: Sendable, Equatable {
 
     /// A new simplejwt-style id: 32 lowercase hex digits of a random (version 4) UUID.
     public static func newJTI() -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(32)
-        withUnsafeBytes(of: UUID.random().uuid) { bytes in
-            for byte in bytes {
-                out.append(digits[Int(byte >> 4)])
-                out.append(digits[Int(byte & 15)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        UUID.random().compactHex
     }
 }

@@ -16,7 +16,8 @@ public struct Database: Sendable {
     public let callTimeout: Duration?
     private let logger: Logger
 
-    /// Creates the pool; nothing connects until ``service`` runs and a query asks. `callTimeout` bounds whole
+    /// Creates the pool; nothing connects until ``service`` runs, which opens the configuration's minimum number
+    /// of connections (a serving instance's whole pool by default) and the rest as queries ask. `callTimeout` bounds whole
     /// calls (the server passes `DB_CALL_TIMEOUT_MS`; commands such as `migrate` leave long statements unbounded).
     public init(configuration: DatabaseConfiguration, logger: Logger, acquireTimeout: Duration? = nil, callTimeout: Duration? = nil) throws {
         self.client = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: logger)

@@ -13,4 +13,10 @@ extension UUID {
             return UUID(uuid: uuid)
         }
     }
+
+    /// The 32 lowercase hex digits of the UUID, without dashes (`uuidString.lowercased()` minus the dashes,
+    /// without Foundation's string replacing).
+    public var compactHex: String {
+        withUnsafeBytes(of: uuid) { Hex.lowercase($0) }
+    }
 }

@@ -57,6 +57,11 @@ public enum SSRFGuard {
         return withUnsafeBytes(of: address) { Array($0) }
     }
 
+    /// True when `host` is an IPv4 or IPv6 address rather than a name.
+    public static func isAddressLiteral(_ host: String) -> Bool {
+        ipv4(host) != nil || ipv6(host) != nil
+    }
+
     /// Resolves `host` to its addresses (numeric hosts resolve to themselves). Blocking: call it off the
     /// event loop.
     public static func resolve(_ host: String) -> [String] {

@@ -153,7 +153,7 @@ extension WebhookDispatcher {
             return nil
         }
         let timestamp = Int64(startedAt.timeIntervalSince1970)
-        let webhookID = "msg_" + claim.messageID.uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let webhookID = "msg_" + claim.messageID.compactHex
         let headers = [
             ("webhook-id", webhookID),
             ("webhook-timestamp", String(timestamp)),

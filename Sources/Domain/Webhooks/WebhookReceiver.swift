@@ -186,7 +186,7 @@ public struct WebhookReceiver: Sendable {
         for candidate in [headers.webhookID, headers.eventID, payloadID] {
             if let candidate, !candidate.isEmpty, candidate.utf8.count <= 256 { return candidate }
         }
-        return "sha256:" + SHA256.hash(data: body).map { String(format: "%02x", $0) }.joined()
+        return "sha256:" + Hex.lowercase(SHA256.hash(data: body))
     }
 
     private func count(outcome: String, source: String, logger: Logger) async throws {

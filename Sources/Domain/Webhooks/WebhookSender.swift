@@ -38,17 +38,14 @@ final class WebhookSender: Sendable {
         func finish(_ status: Int? = nil, body: String? = nil, error: String? = nil, retryAfter: TimeInterval? = nil) -> Result {
             Result(statusCode: status, responseBody: body, errorKind: error, retryAfter: retryAfter, duration: ContinuousClock.now - started)
         }
-        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-            scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty
-        else { return finish(error: "invalid_url") }
-        let addresses: [String]
-        do {
-            addresses = try await NIOThreadPool.singleton.runIfActive { SSRFGuard.resolve(host) }
-        } catch {
-            return finish(error: "dns")
+        let target: Target
+        switch await clients.target(for: url) {
+        case .success(let resolved): target = resolved
+        case .failure(let failure): return finish(error: failure.kind)
         }
-        guard let address = addresses.first else { return finish(error: "dns") }
-        if !allowPrivateTargets, addresses.contains(where: SSRFGuard.isBlocked) { return finish(error: "ssrf_blocked") }
+        guard let address = target.addresses.first else { return finish(error: "dns") }
+        if !allowPrivateTargets, target.addresses.contains(where: SSRFGuard.isBlocked) { return finish(error: "ssrf_blocked") }
+        let host = target.host
         let client = clients.client(host: host, address: address, timeout: timeout)
         var request = HTTPClientRequest(url: url)
         request.method = .POST
@@ -93,9 +90,48 @@ final class WebhookSender: Sendable {
     }
 }
 
-/// Clients by host and pinned address, made on first use within a drain.
+/// Where one endpoint URL leads: its host and the addresses it resolved to.
+struct Target: Sendable {
+    var host: String
+    var addresses: [String]
+}
+
+/// Why a URL has no target: `invalid_url` or `dns`.
+struct TargetFailure: Error, Sendable {
+    var kind: String
+}
+
+/// What one drain has learned about its targets: clients by host and pinned address, made on first use, and
+/// each URL's host and addresses, resolved once per drain (a failed lookup is tried again by the next send) (a drain to one endpoint used to parse its URL and
+/// hop to the resolver's thread pool for every delivery). Every address is still checked by ``SSRFGuard``
+/// before each send, and the client connects only to the vetted address it is pinned to.
 final class ClientCache: Sendable {
     private let clients = Mutex<[String: HTTPClient]>([:])
+    private let targets = Mutex<[String: Result<Target, TargetFailure>]>([:])
+
+    /// The host and addresses of `url`, resolved on first use within the drain.
+    func target(for url: String) async -> Result<Target, TargetFailure> {
+        if let known = targets.withLock({ $0[url] }) { return known }
+        let resolved = await Self.resolve(url)
+        // A failed lookup may be passing: only what cannot change within a drain is kept.
+        if case .failure(let failure) = resolved, failure.kind == "dns" { return resolved }
+        targets.withLock { $0[url] = resolved }
+        return resolved
+    }
+
+    private static func resolve(_ url: String) async -> Result<Target, TargetFailure> {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+            scheme == "https" || scheme == "http", let host = components.host, !host.isEmpty
+        else { return .failure(TargetFailure(kind: "invalid_url")) }
+        // An address literal needs no lookup (and no hop to the resolver's threads).
+        if SSRFGuard.isAddressLiteral(host) { return .success(Target(host: host, addresses: SSRFGuard.resolve(host))) }
+        do {
+            let addresses = try await NIOThreadPool.singleton.runIfActive { SSRFGuard.resolve(host) }
+            return addresses.isEmpty ? .failure(TargetFailure(kind: "dns")) : .success(Target(host: host, addresses: addresses))
+        } catch {
+            return .failure(TargetFailure(kind: "dns"))
+        }
+    }
 
     func client(host: String, address: String, timeout: Duration) -> HTTPClient {
         clients.withLock { clients in
@@ -114,7 +150,8 @@ final class ClientCache: Sendable {
     }
 
     func takeAll() -> [HTTPClient] {
-        clients.withLock { clients in
+        targets.withLock { $0 = [:] }
+        return clients.withLock { clients in
             defer { clients = [:] }
             return Array(clients.values)
         }

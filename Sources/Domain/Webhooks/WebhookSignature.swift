@@ -37,7 +37,7 @@ public enum WebhookSignature {
     /// Hex HMAC-SHA256 of the raw body (the original's `X-Signature`).
     public static func hex(body: Data, secret: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: keyBytes(of: secret)))
-        return mac.map { String(format: "%02x", $0) }.joined()
+        return Hex.lowercase(mac)
     }
 
     /// Why a signature was refused.
