@@ -46,9 +46,12 @@ enum Server {
         let work = PasswordWork(threads: min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4))
         let sentry = configuration.sentry.map { SentryReporter(dsn: $0, facts: configuration.sentryFacts, logger: Logger(label: "sentry")) }
         let runtime = try makeRuntime(configuration: configuration, database: database, work: work, reporter: sentry, logger: logger)
-        let services: [any Service] = [database.service, work] + (sentry.map { [$0] } ?? [])
+        // The pool opens its connections (all of DB_POOL_SIZE by default) once the port is open, so start-up does
+        // not wait on them; unless migrations must run first, which need it before serving.
+        let services: [any Service] = (migrate ? [database.service] : []) + [work] + (sentry.map { [$0] } ?? [])
         try await runtime.run(
             services: services,
+            afterListening: migrate ? [] : [database.service],
             beforeServing: {
                 if migrate { try await Migrate.apply(database: database, logger: logger) }
             },
