@@ -23,10 +23,10 @@ public enum WebhookSignature {
 
     /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
     public static func standard(id: String, timestamp: Int64, body: Data, secret: String) -> String {
-        var content = Data("\(id).\(timestamp).".utf8)
-        content.append(body)
-        let mac = HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: keyBytes(of: secret)))
-        return "v1," + Data(mac).base64EncodedString()
+        var mac = HMAC<SHA256>(key: SymmetricKey(data: keyBytes(of: secret)))
+        mac.update(data: Array("\(id).\(timestamp).".utf8))
+        mac.update(data: body)
+        return "v1," + Data(mac.finalize()).base64EncodedString()
     }
 
     /// The `webhook-signature` header value: one `v1,` entry per active secret, space-separated.
@@ -67,10 +67,13 @@ public enum WebhookSignature {
             guard entry.hasPrefix("v1,") else { return nil }
             return Data(base64Encoded: String(entry.dropFirst(3))).map(Array.init)
         }
+        let prefix = Array("\(id).\(seconds).".utf8)
         for secret in secrets {
-            var content = Data("\(id).\(seconds).".utf8)
-            content.append(body)
-            let expected = Array(HMAC<SHA256>.authenticationCode(for: content, using: SymmetricKey(data: keyBytes(of: secret))))
+            // The signed content is "{id}.{timestamp}.{body}": hashed in two parts, so the body is never copied.
+            var mac = HMAC<SHA256>(key: SymmetricKey(data: keyBytes(of: secret)))
+            mac.update(data: prefix)
+            mac.update(data: body)
+            let expected = Array(mac.finalize())
             var matched = false
             for candidate in presented where ConstantTime.equals(candidate, expected) { matched = true }
             if matched { return }

@@ -11,7 +11,7 @@ public struct WebhookSourceStore: Sendable {
 
     /// The source with this slug (enabled or not). A prepared statement: `webhook-receive` runs it per request.
     public func find(slug: String, on connection: PostgresConnection, logger: Logger) async throws -> WebhookSource? {
-        guard slug.utf8.count <= 100, !slug.contains("\u{0}") else { return nil }
+        guard slug.utf8.count <= 100, !slug.utf8.contains(0) else { return nil }
         for try await row in try await connection.execute(FindSourceStatement(slug: slug), logger: logger) {
             return try source(row)
         }
