@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Runtime
 
 extension UUID {
     /// A random (version 4) UUID from BoringSSL's CSPRNG, without a system call. (`UUID()` on Linux opens, reads

@@ -21,25 +21,13 @@ public enum RequestID {
     /// did, twice).
     public static func make() -> String {
         let sequence = counter.wrappingAdd(1, ordering: .relaxed).oldValue
-        var digits = [UInt8]()
-        digits.reserveCapacity(32)
-        appendHex(processPrefix, to: &digits)
-        appendHex(SamplingRandom.mix(sequence &+ key), to: &digits)
-        return String(decoding: digits, as: UTF8.self)
+        let halves = (processPrefix.bigEndian, SamplingRandom.mix(sequence &+ key).bigEndian)
+        return withUnsafeBytes(of: halves) { Hex.lowercase($0) }
     }
 
     private static let counter = Atomic<UInt64>(0)
     private static let processPrefix = UInt64.random(in: .min ... .max)
     private static let key = UInt64.random(in: .min ... .max)
-
-    private static func appendHex(_ value: UInt64, to digits: inout [UInt8]) {
-        let alphabet: StaticString = "0123456789abcdef"
-        alphabet.withUTF8Buffer { table in
-            for shift in stride(from: 60, through: 0, by: -4) {
-                digits.append(table[Int(value >> UInt64(shift) & 15)])
-            }
-        }
-    }
 
     /// True for ids safe to log and echo: short, and only characters that cannot smuggle anything.
     public static func isWellFormed(_ id: String) -> Bool {
