@@ -111,7 +111,6 @@ def bench_refresh(cluster, seconds, results, wrk_threads=2, rounds=3):
     cluster.copy("refresh_tokens (jti, family_id, token_sha256, issued_at, expires_at)", rows)
     cluster.psql("VACUUM ANALYZE", "bench")
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "refresh.pgbench")
-    pgbench = os.path.join(cluster.bin, "pgbench")
     proc, port = benchlib.serve(env, "refresh")
     runs, tps_runs = [], []
     try:
@@ -126,20 +125,11 @@ def bench_refresh(cluster, seconds, results, wrk_threads=2, rounds=3):
                                          script=os.path.join(os.path.dirname(os.path.abspath(__file__)), "refresh.lua")))
             finally:
                 os.unlink(token_file)
-            out = subprocess.run([pgbench, "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", "-n", "-M", "prepared",
-                                  "-c", "16", "-j", "2", "-T", str(seconds), "-f", script, "bench"],
-                                 capture_output=True, text=True, check=True).stdout
-            tps_runs.append(float(next(line for line in out.splitlines() if line.startswith("tps")).split("=")[1].split()[0]))
-            print(f"round {index + 1}: refresh {runs[-1]['rps']:,.0f} req/s (p99 {runs[-1].get('p99_ms', float('nan')):.2f} ms), "
-                  f"pgbench {tps_runs[-1]:,.0f} tps, {runs[-1]['rps'] / tps_runs[-1]:.0%}", file=sys.stderr)
+            tps_runs.append(benchlib.pgbench(cluster, script, seconds))
+            benchlib.print_round("refresh", runs, tps_runs)
     finally:
         benchlib.stop(proc)
-    results["refresh"] = {
-        "rps": statistics.median(run["rps"] for run in runs),
-        "p99_ms": statistics.median(run.get("p99_ms", 99) for run in runs),
-        "non2xx": sum(run["non2xx"] for run in runs),
-        "runs": runs,
-    }
+    results["refresh"] = benchlib.medians(runs)
     results["pgbench_tps"] = statistics.median(tps_runs)
     results["pgbench_runs"] = tps_runs
 

@@ -1,5 +1,5 @@
 """Shared helpers for the benchmark scripts: ports, a throwaway PostgreSQL, the release binaries."""
-import os, re, shutil, signal, socket, subprocess, tempfile, time
+import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, ".build", "release")
@@ -123,6 +123,31 @@ def wrk(url, seconds, connections, threads=2, script=None):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     result["non2xx"] = int(non2xx.group(1)) if non2xx else 0
     return result
+
+
+def pgbench(cluster, script, seconds, mode="prepared", clients=16, jobs=2, database="bench"):
+    """Runs `pgbench -c<clients> -j<jobs> -M <mode> -T<seconds> -f <script>` on `cluster`; returns its tps."""
+    out = subprocess.run([os.path.join(cluster.bin, "pgbench"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
+                          "-n", "-M", mode, "-c", str(clients), "-j", str(jobs), "-T", str(seconds), "-f", script, database],
+                         capture_output=True, text=True, check=True).stdout
+    return float(next(line for line in out.splitlines() if line.startswith("tps")).split("=")[1].split()[0])
+
+
+def print_round(name, runs, tps_runs):
+    """Prints the latest round of alternating wrk and pgbench runs (to stderr, beside the table)."""
+    run, tps = runs[-1], tps_runs[-1]
+    print(f"round {len(runs)}: {name} {run['rps']:,.0f} req/s (p99 {run.get('p99_ms', float('nan')):.2f} ms), "
+          f"pgbench {tps:,.0f} tps, {run['rps'] / tps:.0%}", file=sys.stderr)
+
+
+def medians(runs):
+    """One wrk result from several: median rate and p99, non-2xx summed, the runs kept."""
+    return {
+        "rps": statistics.median(run["rps"] for run in runs),
+        "p99_ms": statistics.median(run.get("p99_ms", 99) for run in runs),
+        "non2xx": sum(run["non2xx"] for run in runs),
+        "runs": runs,
+    }
 
 
 def print_table(rows):

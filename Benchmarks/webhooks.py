@@ -49,20 +49,11 @@ def bench_receive(cluster, seconds, results, rounds=3):
                                          script=os.path.join(os.path.dirname(os.path.abspath(__file__)), "receive.lua")))
             finally:
                 os.unlink(f.name)
-            out = subprocess.run([os.path.join(cluster.bin, "pgbench"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
-                                  "-n", "-M", "extended", "-c", "16", "-j", "2", "-T", str(seconds), "-f", script, "bench"],
-                                 capture_output=True, text=True, check=True).stdout
-            tps_runs.append(float(next(l for l in out.splitlines() if l.startswith("tps")).split("=")[1].split()[0]))
-            print(f"round {index + 1}: receive {runs[-1]['rps']:,.0f} req/s (p99 {runs[-1].get('p99_ms', float('nan')):.2f} ms), "
-                  f"pgbench {tps_runs[-1]:,.0f} tps, {runs[-1]['rps'] / tps_runs[-1]:.0%}", file=sys.stderr)
+            tps_runs.append(benchlib.pgbench(cluster, script, seconds, mode="extended"))
+            benchlib.print_round("receive", runs, tps_runs)
     finally:
         benchlib.stop(proc)
-    results["receive"] = {
-        "rps": statistics.median(run["rps"] for run in runs),
-        "p99_ms": statistics.median(run.get("p99_ms", 99) for run in runs),
-        "non2xx": sum(run["non2xx"] for run in runs),
-        "runs": runs,
-    }
+    results["receive"] = benchlib.medians(runs)
     results["receive_pgbench"] = statistics.median(tps_runs)
     results["receive_pgbench_runs"] = tps_runs
 
