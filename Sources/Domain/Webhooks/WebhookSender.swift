@@ -102,9 +102,9 @@ struct TargetFailure: Error, Sendable {
 }
 
 /// What one drain has learned about its targets: clients by host and pinned address, made on first use, and
-/// each URL's host and addresses, resolved once per drain (a failed lookup is tried again by the next send) (a drain to one endpoint used to parse its URL and
-/// hop to the resolver's thread pool for every delivery). Every address is still checked by ``SSRFGuard``
-/// before each send, and the client connects only to the vetted address it is pinned to.
+/// each URL's host and addresses, resolved once per drain instead of once per delivery (a failed lookup is tried
+/// again by the next send). Every address is still checked by ``SSRFGuard`` before each send, and the client
+/// connects only to the vetted address it is pinned to.
 final class ClientCache: Sendable {
     private let clients = Mutex<[String: HTTPClient]>([:])
     private let targets = Mutex<[String: Result<Target, TargetFailure>]>([:])

@@ -1,6 +1,5 @@
 import Foundation
 public import HTTPTypes
-import Synchronization
 
 /// Request ids: the caller's when well formed (so a chain of services shares one), else a fresh one.
 public enum RequestID {
@@ -15,19 +14,16 @@ public enum RequestID {
 
     /// A new id: 32 lowercase hex digits, unique in this process and unpredictable from outside it.
     ///
-    /// The first 16 digits are random per process, the last 16 a keyed bijection of a counter (SplitMix64's
-    /// mixer over the counter plus a random key), so ids never repeat within an instance, do not reveal how many
-    /// requests it has served, and cost no system call (asking the kernel for 16 random bytes on every request
-    /// did, twice).
+    /// The first 16 digits are random per process, the last 16 the next ``SamplingRandom`` value (a bijection of a
+    /// process-wide counter, so it never repeats within an instance and reveals no count), at no system call per
+    /// request (asking the kernel for 16 random bytes on every request did, twice).
     public static func make() -> String {
-        let sequence = counter.wrappingAdd(1, ordering: .relaxed).oldValue
-        let halves = (processPrefix.bigEndian, SamplingRandom.mix(sequence &+ key).bigEndian)
+        var random = SamplingRandom()
+        let halves = (processPrefix.bigEndian, random.next().bigEndian)
         return withUnsafeBytes(of: halves) { Hex.lowercase($0) }
     }
 
-    private static let counter = Atomic<UInt64>(0)
     private static let processPrefix = UInt64.random(in: .min ... .max)
-    private static let key = UInt64.random(in: .min ... .max)
 
     /// True for ids safe to log and echo: short, and only characters that cannot smuggle anything.
     public static func isWellFormed(_ id: String) -> Bool {
