@@ -2,7 +2,6 @@ import Domain
 import Foundation
 import Logging
 import PostgresNIO
-import Runtime
 import Testing
 import TestSupport
 
@@ -88,23 +87,6 @@ struct StoreTests {
             #expect(ContinuousClock.now - started < .seconds(3))
             #expect(await database.ping(timeout: .milliseconds(300)) == false)
             group.cancelAll()
-        }
-    }
-
-    @Test("a call keeps its caller's executor: on the request's event loop when it has one, else the global pool")
-    func callExecutor() async throws {
-        let logger = self.logger
-        try await TestDatabase.with(suite: "store-counters") { database in
-            let eventLoop = PostgresConnection.defaultEventLoopGroup.next()
-            let pinned = try await ExecutorAffinity.run(on: EventLoopTaskExecutor(eventLoop)) {
-                try await database.withTransaction { connection in
-                    try await connection.query("SELECT 1", logger: logger)
-                    return eventLoop.inEventLoop
-                }
-            }
-            #expect(pinned)
-            let unpinned = try await database.withConnection { _ in eventLoop.inEventLoop }
-            #expect(!unpinned)
         }
     }
 

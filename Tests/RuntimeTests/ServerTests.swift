@@ -15,30 +15,9 @@ struct ServerTests {
         }
     }
 
-    /// Says where its work ran: on the event loop of its connection, in an unstructured task started with the
-    /// request's preference (as `Database` does), and in the child task of a fan-out onto the global pool.
-    struct Whereabouts: HTTPFunction {
-        let name = "where"
-        func handle(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
-            let eventLoop = try #require((ExecutorAffinity.preferred as? EventLoopTaskExecutor)?.eventLoop)
-            let handler = eventLoop.inEventLoop
-            let task = await Task(executorPreference: ExecutorAffinity.preferred) { eventLoop.inEventLoop }.value
-            let fanOut = await ExecutorAffinity.run(on: globalConcurrentExecutor) {
-                await withTaskGroup(of: Bool.self) { group in
-                    group.addTask { eventLoop.inEventLoop || ExecutorAffinity.preferred is EventLoopTaskExecutor }
-                    return await group.next() ?? true
-                }
-            }
-            let afterFanOut = eventLoop.inEventLoop
-            return FunctionResponse(status: .ok, headers: [:], body: Data("\(handler) \(task) \(fanOut) \(afterFanOut)".utf8))
-        }
-    }
-
     /// Runs the server on an ephemeral port for the duration of `body`.
-    func withServer(
-        maxBodyBytes: Int = 1024, function: any HTTPFunction = Echo(), _ body: @Sendable (Int) async throws -> Void
-    ) async throws {
-        let invoker = FunctionInvoker(registry: try FunctionRegistry(functions: [function], target: function.name), logger: Logger(label: "t"))
+    func withServer(maxBodyBytes: Int = 1024, _ body: @Sendable (Int) async throws -> Void) async throws {
+        let invoker = FunctionInvoker(registry: try FunctionRegistry(functions: [Echo()], target: "echo"), logger: Logger(label: "t"))
         let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "server")
         logger.logLevel = .critical
@@ -80,17 +59,6 @@ struct ServerTests {
             #expect(chunked.status == 413)
             let fits = try await HTTPTestClient.send(port: port, method: "POST", path: "/", body: Data(repeating: 0x61, count: 1024))
             #expect(fits.status == 200)
-        }
-    }
-
-    @Test("a request is handled on its connection's event loop, and so is a task it starts; a fan-out leaves it")
-    func executorAffinity() async throws {
-        try await withServer(function: Whereabouts()) { port in
-            for _ in 0..<3 {
-                let response = try await HTTPTestClient.send(port: port, method: "GET", path: "/")
-                #expect(response.status == 200)
-                #expect(response.text == "true true false true")
-            }
         }
     }
 }

@@ -1,7 +1,6 @@
 import Foundation
 public import Logging
 import PostgresNIO
-import Runtime
 
 /// `send-alert`'s rules: store the alert (its message encrypted in real-data mode) and one send per enabled
 /// channel in one statement, try the provider sends at once, and retry what failed from `POST /drain`. The same
@@ -121,11 +120,6 @@ public struct AlertService: Sendable {
 
     /// Sends what is due, with the same claims as webhook deliveries.
     public func drain(budget: Duration? = nil, logger: Logger) async throws -> DrainReport {
-        // Parallel sends: on the global pool over every core, not on the event loop of the request that asked.
-        try await ExecutorAffinity.run(on: globalConcurrentExecutor) { try await drainHere(budget: budget, logger: logger) }
-    }
-
-    private func drainHere(budget: Duration?, logger: Logger) async throws -> DrainReport {
         let deadline = ContinuousClock.now + (budget ?? settings.drainBudget)
         let client = LazyHTTPClient(settings: settings)
         let sender = ChannelSender(settings: settings, client: client)

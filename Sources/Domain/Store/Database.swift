@@ -1,6 +1,5 @@
 import Logging
 import PostgresNIO
-import Runtime
 import ServiceLifecycle
 
 /// The process's PostgreSQL pool, with the failure modes callers care about made explicit.
@@ -76,8 +75,7 @@ public struct Database: Sendable {
     /// and cancels that task (should the pool still hand it a connection, the work does not run). Once a connection
     /// is leased the work is never cut off; it ends on its own. Every call is watched (skipping it while the pool
     /// had just answered let calls that began in the moment after PostgreSQL stopped wait on the pool for a
-    /// minute); watching costs a lock and a dictionary entry, not a timer per call. The task keeps its caller's
-    /// executor (``ExecutorAffinity``): a request's call runs on the request's event loop.
+    /// minute); watching costs a lock and a dictionary entry, not a timer per call.
     private func guarded<Result: Sendable>(
         _ operation: @escaping @Sendable (LeaseFlag) async throws -> Result
     ) async throws -> Result {
@@ -90,7 +88,7 @@ public struct Database: Sendable {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
                     answer.hold(continuation)
-                    let task = Task(executorPreference: ExecutorAffinity.preferred) {
+                    let task = Task {
                         do { answer.resume(with: .success(try await operation(leased))) } catch { answer.resume(with: .failure(error)) }
                     }
                     answer.onCancel { task.cancel() }

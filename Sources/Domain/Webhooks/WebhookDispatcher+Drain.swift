@@ -1,16 +1,10 @@
 import Foundation
-import Runtime
 public import Logging
 
 extension WebhookDispatcher {
     /// Delivers what is due until nothing is or the budget says stop claiming (it stops early enough that
     /// the last claimed requests can still time out within the budget).
     public func drain(budget: Duration? = nil, logger: Logger) async throws -> DrainReport {
-        // Parallel sends: on the global pool over every core, not on the event loop of the request that asked.
-        try await ExecutorAffinity.run(on: globalConcurrentExecutor) { try await drainHere(budget: budget, logger: logger) }
-    }
-
-    private func drainHere(budget: Duration?, logger: Logger) async throws -> DrainReport {
         let budget = budget ?? settings.drainBudget
         let deadline = ContinuousClock.now + budget
         let sender = WebhookSender(allowPrivateTargets: settings.allowPrivateTargets, timeout: settings.timeout)

@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdCore
 import HTTPTypes
 public import Logging
 import NIOCore
@@ -26,7 +25,6 @@ public enum FunctionServer {
         }
         return Application(
             responder: responder,
-            server: HTTPServerBuilder { responder in PinnedChannel(inner: HTTP1Channel(responder: responder)) },
             configuration: .init(address: .hostname(host, port: port)),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger
@@ -62,21 +60,5 @@ public enum FunctionServer {
             headers: headers,
             body: .init(byteBuffer: ByteBuffer(data: response.body))
         )
-    }
-}
-
-/// HTTP/1 with each connection handled on its own event loop (see ``ExecutorAffinity``).
-struct PinnedChannel: ServerChildChannel {
-    typealias Value = HTTP1Channel.Value
-    let inner: HTTP1Channel
-
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        inner.setup(channel: channel, logger: logger)
-    }
-
-    func handle(value: Value, logger: Logger) async {
-        await ExecutorAffinity.run(on: EventLoopTaskExecutor(value.channel.eventLoop)) {
-            await inner.handle(value: value, logger: logger)
-        }
     }
 }
