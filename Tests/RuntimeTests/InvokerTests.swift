@@ -117,6 +117,29 @@ struct InvokerTests {
         #expect(counts.allSatisfy { (2_650...3_600).contains($0) })
     }
 
+    @Test("SecureRandom: across block refills and from many tasks at once no 16 bytes repeat, and bytes are evenly spread")
+    func secureRandom() async {
+        // 4 tasks × 2,000 draws × 16 bytes = 128 KiB: 32 refills of the 4 KiB block, taken concurrently.
+        let draws = await withTaskGroup(of: [[UInt8]].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<2_000).map { _ in SecureRandom.bytes(16) } } }
+            return await group.reduce(into: [[UInt8]]()) { $0 += $1 }
+        }
+        #expect(Set(draws).count == draws.count)
+        #expect(draws.allSatisfy { $0.count == 16 })
+        // Odd sizes straddle the block's end; a large request goes straight to the kernel.
+        let odd = (0..<1_000).map { SecureRandom.bytes($0 % 37 + 1) }
+        #expect(odd.map(\.count) == (0..<1_000).map { $0 % 37 + 1 })
+        let large = SecureRandom.bytes(10_000)
+        #expect(large.count == 10_000)
+        var counts = [Int](repeating: 0, count: 256)
+        for byte in draws.joined() { counts[Int(byte)] += 1 }
+        for byte in large { counts[Int(byte)] += 1 }
+        // 138,000 bytes over 256 values: about 539 each; a fair source stays within ±25 % (over 8 standard deviations).
+        #expect(counts.allSatisfy { (404...674).contains($0) }, "\(counts.min()!)...\(counts.max()!)")
+        // Not all zero, as a block handed out after zeroing would be.
+        #expect(large.contains { $0 != 0 } && odd.joined().contains { $0 != 0 })
+    }
+
     @Test("new request ids: 32 lowercase hex digits, none repeated, not a visible count")
     func newRequestIDs() {
         let ids = (0..<20_000).map { _ in RequestID.make() }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import _CryptoExtras
+import Runtime
 
 /// Fernet (the spec Python's `cryptography.fernet` implements), the original system's field encryption.
 ///
@@ -27,14 +28,12 @@ public struct Fernet: Sendable {
 
     /// A new random key.
     public static func generateKey() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        Data(SecureRandom.bytes(32)).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
     }
 
     /// Encrypts `plaintext` at `time` with a random IV (the IV is a parameter for known-answer tests).
     public func encrypt(_ plaintext: Data, at time: Date = Date(), iv: [UInt8]? = nil) throws -> String {
-        let iv = iv ?? SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) }
+        let iv = iv ?? SecureRandom.bytes(16)
         let ciphertext = try AES._CBC.encrypt(plaintext, using: SymmetricKey(data: encryptionKey), iv: try AES._CBC.IV(ivBytes: iv))
         var token = Data([0x80])
         var timestamp = UInt64(max(0, time.timeIntervalSince1970.rounded(.down))).bigEndian

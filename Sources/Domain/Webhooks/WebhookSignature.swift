@@ -18,8 +18,7 @@ public enum WebhookSignature {
 
     /// A new Standard Webhooks secret: `whsec_` + base64 of 32 random bytes.
     public static func newSecret() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return "whsec_" + Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+        "whsec_" + Data(SecureRandom.bytes(32)).base64EncodedString()
     }
 
     /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
