@@ -110,6 +110,8 @@ enum AlertSendQueue {
 /// its attempt and counter, and the answer is stored with the alert when every send is local.
 /// Prepared once per connection: it runs once per alert. Values are bound, never spliced.
 struct SubmitAlertStatement: PostgresPreparedStatement {
+    /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
+    static let name = "SubmitAlertStatement"
     static let sql = """
         WITH inserted AS (
             INSERT INTO alerts (id, alert_type, severity, subject, message, message_encrypted, recipients, links, idempotency_key,
@@ -190,6 +192,8 @@ struct SubmitAlertStatement: PostgresPreparedStatement {
 /// The batched finish of ``AlertSendQueue/finish(_:answer:now:on:logger:)``. Arrays cannot carry NULLs through
 /// PostgresNIO's encoders, so "none" travels as an empty string, a zero status code or ``none`` (the epoch).
 struct FinishSendsStatement: PostgresPreparedStatement {
+    /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
+    static let name = "FinishSendsStatement"
     /// Stands for "no next attempt" in `nextAttempts`.
     static let none = Date(timeIntervalSince1970: 0)
 

@@ -9,6 +9,8 @@ import PostgresNIO
 /// function and planning this statement costs more than running it. Values are bound, never spliced.
 /// The audit and counter writes repeat `AuditLog.record` and `Counters.increment` as CTEs on purpose.
 struct RotateStatement: PostgresPreparedStatement {
+    /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
+    static let name = "RotateStatement"
     static let sql = """
         WITH used AS (
             UPDATE refresh_tokens t SET used_at = $6

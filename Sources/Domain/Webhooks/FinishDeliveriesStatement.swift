@@ -11,6 +11,8 @@ import PostgresNIO
 /// never spliced. Arrays cannot carry NULLs through PostgresNIO's encoders, so "none" travels as an empty string,
 /// a zero status code or the epoch.
 struct FinishDeliveriesStatement: PostgresPreparedStatement {
+    /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
+    static let name = "FinishDeliveriesStatement"
     /// Stands for "no next attempt" in `nextAttempts`.
     static let none = Date(timeIntervalSince1970: 0)
 

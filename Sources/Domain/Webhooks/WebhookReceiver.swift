@@ -200,6 +200,8 @@ public struct WebhookReceiver: Sendable {
 /// known) in one self-committing statement; answers whether the row is new. Prepared once per connection: it runs
 /// once per received webhook. Values are bound, never spliced.
 struct StoreEventStatement: PostgresPreparedStatement {
+    /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
+    static let name = "StoreEventStatement"
     static let sql = """
         WITH inserted AS (
             INSERT INTO webhook_events (id, source_id, source_slug, message_id, event_type, status, payload, payload_encrypted,

@@ -99,6 +99,8 @@ public struct WebhookSourceStore: Sendable {
 
 /// One source by slug, its secrets as stored (possibly sealed).
 struct FindSourceStatement: PostgresPreparedStatement {
+    /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
+    static let name = "FindSourceStatement"
     static let sql = """
         SELECT id, slug, scheme, secret, previous_secret, previous_secret_until, secrets_encrypted, allowed_event_types, enabled
         FROM webhook_sources WHERE slug = $1
