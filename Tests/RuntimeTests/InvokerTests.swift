@@ -134,7 +134,7 @@ struct InvokerTests {
         var counts = [Int](repeating: 0, count: 256)
         for byte in draws.joined() { counts[Int(byte)] += 1 }
         for byte in large { counts[Int(byte)] += 1 }
-        // 138,000 bytes over 256 values: about 539 each; a fair source stays within ±25 % (over 8 standard deviations).
+        // 138,000 bytes over 256 values: about 539 each (σ ≈ 23); ±25 % is almost six σ, which a fair source never leaves.
         #expect(counts.allSatisfy { (404...674).contains($0) }, "\(counts.min()!)...\(counts.max()!)")
         // Not all zero, as a block handed out after zeroing would be.
         #expect(large.contains { $0 != 0 } && odd.joined().contains { $0 != 0 })
