@@ -14,7 +14,7 @@ Starts a throwaway PostgreSQL (fsync on), the release `functions serve`, and mea
            this shared machine; the table holds the medians and the ratio of the medians, and every round is printed.
 Needs wrk and pgbench (apt-get install wrk postgresql-contrib). Prints a Markdown table for BENCHMARKS.md.
 """
-import argparse, base64, hashlib, hmac, json, os, statistics, subprocess, sys, tempfile, threading, time, uuid
+import argparse, base64, hashlib, hmac, json, os, statistics, subprocess, sys, threading, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
@@ -112,24 +112,14 @@ def bench_refresh(cluster, seconds, results, wrk_threads=2, rounds=3):
     cluster.psql("VACUUM ANALYZE", "bench")
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "refresh.pgbench")
     proc, port = benchlib.serve(env, "refresh")
-    runs, tps_runs = [], []
     try:
         os.environ["WRK_THREADS"] = str(wrk_threads)
-        for index in range(rounds):
-            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
-                f.write("\n".join(tokens[index * per_round:(index + 1) * per_round]) + "\n")
-                token_file = f.name
-            os.environ["TOKENS"] = token_file
-            try:
-                runs.append(benchlib.wrk(f"http://127.0.0.1:{port}/", seconds, 16, threads=wrk_threads,
-                                         script=os.path.join(os.path.dirname(os.path.abspath(__file__)), "refresh.lua")))
-            finally:
-                os.unlink(token_file)
-            tps_runs.append(benchlib.pgbench(cluster, script, seconds))
-            benchlib.print_round("refresh", runs, tps_runs)
+        results["refresh"], tps_runs = benchlib.alternate_with_pgbench(
+            "refresh", f"http://127.0.0.1:{port}/", cluster, script, seconds, rounds,
+            lua=os.path.join(os.path.dirname(os.path.abspath(__file__)), "refresh.lua"), file_variable="TOKENS",
+            lines=lambda index: tokens[index * per_round:(index + 1) * per_round], wrk_threads=wrk_threads)
     finally:
         benchlib.stop(proc)
-    results["refresh"] = benchlib.medians(runs)
     results["pgbench_tps"] = statistics.median(tps_runs)
     results["pgbench_runs"] = tps_runs
 

@@ -133,6 +133,25 @@ def pgbench(cluster, script, seconds, mode="prepared", clients=16, jobs=2, datab
     return float(next(line for line in out.splitlines() if line.startswith("tps")).split("=")[1].split()[0])
 
 
+def alternate_with_pgbench(name, url, cluster, pgbench_script, seconds, rounds, lua, file_variable, lines,
+                           wrk_threads=2, pgbench_mode="prepared"):
+    """Alternates `rounds` wrk runs against `url` (script `lua`, reading the file named by `file_variable`, which
+    holds `lines(index)` for round `index`) with `rounds` pgbench runs of `pgbench_script` on `cluster`, so both sides
+    of a ratio see the same neighbours. Prints each round; returns the wrk medians and the pgbench tps of each run."""
+    runs, tps_runs = [], []
+    for index in range(rounds):
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write("\n".join(lines(index)) + "\n")
+        os.environ[file_variable] = f.name
+        try:
+            runs.append(wrk(url, seconds, 16, threads=wrk_threads, script=lua))
+        finally:
+            os.unlink(f.name)
+        tps_runs.append(pgbench(cluster, pgbench_script, seconds, mode=pgbench_mode))
+        print_round(name, runs, tps_runs)
+    return medians(runs), tps_runs
+
+
 def print_round(name, runs, tps_runs):
     """Prints the latest round of alternating wrk and pgbench runs (to stderr, beside the table)."""
     run, tps = runs[-1], tps_runs[-1]

@@ -12,7 +12,7 @@ dispatch: POST /drain over N pending deliveries to a local sink answering 200 at
           same run; and a second dispatcher over a database whose table holds 1,000,000 finished deliveries:
           within 20% of the first rate. Drains alternate between the two (and with the sink's wrk run) in rounds.
 """
-import argparse, base64, hashlib, hmac, os, statistics, subprocess, sys, tempfile, time, uuid
+import argparse, base64, hashlib, hmac, os, statistics, subprocess, sys, time, uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
@@ -35,25 +35,19 @@ def bench_receive(cluster, seconds, results, rounds=3):
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "receive.pgbench")
     per_round = 15_000 * seconds  # more than the fastest run ever sends
     proc, port = benchlib.serve({"DATABASE_URL": cluster.url, "DB_POOL_SIZE": "16", **ENV}, "webhook-receive")
-    runs, tps_runs = [], []
+
+    def signed(index):  # signed when its round starts, well inside the receiver's timestamp tolerance
+        now = int(time.time())
+        return (f"msg_{i}\t{now}\t{sign(f'msg_{i}', now)}" for i in range(index * per_round, (index + 1) * per_round))
+
     try:
         os.environ.update({"WRK_THREADS": "2", "BODY": BODY, "PATH_PREFIX": "/lab"})
-        for index in range(rounds):
-            now = int(time.time())
-            ids = range(index * per_round, (index + 1) * per_round)
-            with tempfile.NamedTemporaryFile("w", delete=False) as f:
-                f.write("\n".join(f"msg_{i}\t{now}\t{sign(f'msg_{i}', now)}" for i in ids) + "\n")
-            os.environ["SIGNED"] = f.name
-            try:
-                runs.append(benchlib.wrk(f"http://127.0.0.1:{port}/lab", seconds, 16, threads=2,
-                                         script=os.path.join(os.path.dirname(os.path.abspath(__file__)), "receive.lua")))
-            finally:
-                os.unlink(f.name)
-            tps_runs.append(benchlib.pgbench(cluster, script, seconds, mode="extended"))
-            benchlib.print_round("receive", runs, tps_runs)
+        results["receive"], tps_runs = benchlib.alternate_with_pgbench(
+            "receive", f"http://127.0.0.1:{port}/lab", cluster, script, seconds, rounds,
+            lua=os.path.join(os.path.dirname(os.path.abspath(__file__)), "receive.lua"), file_variable="SIGNED",
+            lines=signed, pgbench_mode="extended")
     finally:
         benchlib.stop(proc)
-    results["receive"] = benchlib.medians(runs)
     results["receive_pgbench"] = statistics.median(tps_runs)
     results["receive_pgbench_runs"] = tps_runs
 
