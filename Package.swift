@@ -24,9 +24,16 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
+        // Hex, random numbers, the byte-level JSON scanner, constant-time comparison, the PHI scrubber: used by the
+        // shim and by the rules alike, so it depends on nothing but the standard library and Foundation.
+        .target(name: "Primitives"),
+        // Django's common-password list as data (19,640 lines), kept out of the rules' sources.
+        .target(name: "CommonPasswordList"),
+        // The Functions Framework shim: knows none of the targets below.
         .target(
             name: "Runtime",
             dependencies: [
+                "Primitives",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -34,25 +41,53 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Rules and values only: no PostgreSQL, no HTTP client, no server, no event loops (a test enforces it).
         .target(
             name: "Domain",
             dependencies: [
-                "Runtime",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
+                "Primitives",
+                "CommonPasswordList",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        // PostgreSQL: the pool, migrations, statements, stores, counters, audit, the leased queues.
+        .target(
+            name: "Store",
+            dependencies: [
+                "Domain",
+                "Primitives",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The outgoing HTTP clients and who owns them: providers (Mailgun, SendGrid, Slack, Sentry) and webhooks.
+        .target(
+            name: "Outbound",
+            dependencies: [
+                "Domain",
+                "Primitives",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The six functions, their use cases, wiring, the CLI and `render`.
         .executableTarget(
             name: "Functions",
             dependencies: [
+                "Primitives",
                 "Runtime",
                 "Domain",
+                "Store",
+                "Outbound",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Yams", package: "Yams"),
@@ -72,13 +107,14 @@ let package = Package(
         ),
         .executableTarget(
             name: "Conformance",
-            dependencies: ["Runtime"],
+            dependencies: ["Runtime", "Primitives"],
             path: "Examples/Conformance"
         ),
         .testTarget(
             name: "RuntimeTests",
             dependencies: [
                 "Runtime",
+                "Primitives",
                 "TestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -86,12 +122,19 @@ let package = Package(
         ),
         .testTarget(
             name: "DomainTests",
-            dependencies: ["Domain", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Domain", "Primitives", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .testTarget(
+            name: "StoreTests",
+            dependencies: [
+                "Store", "Domain", "Primitives", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "FunctionsTests",
             dependencies: [
-                "Functions", "Runtime", "Domain", "TestSupport",
+                "Functions", "Runtime", "Domain", "Store", "Outbound", "Primitives", "TestSupport",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
@@ -100,6 +143,8 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "Domain",
+                "Store",
+                "Primitives",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

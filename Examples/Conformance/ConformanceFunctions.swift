@@ -1,4 +1,5 @@
 import Foundation
+import Primitives
 import Runtime
 
 /// `http`: writes the raw request body to `function_output.json` and answers 200.

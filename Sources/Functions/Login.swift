@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Primitives
 import Runtime
 
 /// `login`: `POST /` `{username, password}` → 200 `{"refresh", "access"}`, simplejwt's answers exactly.

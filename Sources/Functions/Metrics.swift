@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Runtime
+import Store
 
 /// `metrics`: `GET /` answers the Prometheus text exposition (0.0.4) of the counters and open-work gauges in
 /// PostgreSQL, read in one snapshot. PostgreSQL down is a 503, never a partial page.

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Primitives
 import Runtime
 
 /// `refresh`: `POST /` `{refresh}` → 200 `{"access", "refresh"}` (single-use rotation);

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Primitives
 import Runtime
 
 /// `send-alert` (private): `POST /` an alert (JSON, a CloudEvent or a Pub/Sub push whose data is that JSON)

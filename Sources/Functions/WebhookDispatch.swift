@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Primitives
 import Runtime
 
 /// `webhook-dispatch` (private): `POST /events` publishes (JSON `{type, data, idempotency_key?}`, a CloudEvent,

@@ -1,4 +1,5 @@
 import Domain
+import Primitives
 import Testing
 
 @Suite("Constant-time comparison")

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Primitives
 import Testing
 
 @Suite("Random UUIDs")

@@ -2,7 +2,9 @@ import Domain
 import Foundation
 import Logging
 import PostgresNIO
+import Primitives
 import Runtime
+import Store
 import TestSupport
 
 @testable import Functions

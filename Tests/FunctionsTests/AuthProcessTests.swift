@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import PostgresNIO
+import Store
 import Testing
 import TestSupport
 

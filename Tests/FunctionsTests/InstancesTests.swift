@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import PostgresNIO
+import Store
 import Synchronization
 import Testing
 import TestSupport

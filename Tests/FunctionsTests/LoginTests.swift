@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Runtime
+import Store
 import Testing
 import TestSupport
 

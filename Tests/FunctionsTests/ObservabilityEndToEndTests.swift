@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Logging
+import Outbound
 import Runtime
 import ServiceLifecycle
 import Testing

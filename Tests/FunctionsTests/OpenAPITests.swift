@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Store
 import Testing
 import TestSupport
 import Yams

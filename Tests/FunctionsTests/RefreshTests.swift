@@ -1,7 +1,9 @@
 import Domain
 import Foundation
 import PostgresNIO
+import Primitives
 import Runtime
+import Store
 import Testing
 import TestSupport
 

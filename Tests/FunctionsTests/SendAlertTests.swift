@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import Logging
 import Runtime
+import Store
 import Testing
 import TestSupport
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Runtime
+import Store
 import TestSupport
 
 @testable import Functions

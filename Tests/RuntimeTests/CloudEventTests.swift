@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Primitives
 import Testing
 
 @testable import Runtime

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Logging
+import Primitives
 import Testing
 
 @testable import Runtime

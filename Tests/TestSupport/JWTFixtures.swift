@@ -1,6 +1,7 @@
 import Crypto
 import Domain
 import Foundation
+import Primitives
 
 /// The key the JWT fixtures below were minted with (by joserfc 1.6.5, a standard JWT library).
 public let testSecretKey = "test-secret-key-for-the-swift-functions-test-suite-0123456789"

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import Logging
 import PostgresNIO
+import Store
 import Synchronization
 
 /// The PostgreSQL the tests use: `TEST_DATABASE_URL` or `DATABASE_URL` when set, else a throwaway cluster

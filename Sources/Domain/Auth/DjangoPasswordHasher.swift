@@ -1,6 +1,7 @@
+import _CryptoExtras
 import Crypto
 import Foundation
-import _CryptoExtras
+import Primitives
 
 /// Django's `pbkdf2_sha256` password hashes: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`.
 ///

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Primitives
 
 /// HS256 JSON Web Tokens exactly as djangorestframework-simplejwt issues and checks them.
 ///

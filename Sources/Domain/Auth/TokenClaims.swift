@@ -1,5 +1,5 @@
 import Foundation
-import Runtime
+import Primitives
 
 /// The claims simplejwt puts in its tokens.
 public struct TokenClaims: Sendable, Equatable {

@@ -18,4 +18,19 @@ public struct User: Sendable, Equatable {
     public var dateJoined: Date
     /// The last successful login.
     public var lastLogin: Date?
+
+    /// Creates a user value from its columns.
+    public init(
+        id: Int64, username: String, email: String, passwordHash: String, isActive: Bool, isStaff: Bool, dateJoined: Date,
+        lastLogin: Date? = nil
+    ) {
+        self.id = id
+        self.username = username
+        self.email = email
+        self.passwordHash = passwordHash
+        self.isActive = isActive
+        self.isStaff = isStaff
+        self.dateJoined = dateJoined
+        self.lastLogin = lastLogin
+    }
 }

@@ -1,7 +1,7 @@
+import _CryptoExtras
 import Crypto
 import Foundation
-import _CryptoExtras
-import Runtime
+import Primitives
 
 /// Fernet (the spec Python's `cryptography.fernet` implements), the original system's field encryption.
 ///

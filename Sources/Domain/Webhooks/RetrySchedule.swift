@@ -1,5 +1,5 @@
 import Foundation
-import Runtime
+import Primitives
 
 /// When to try a delivery again: the schedule in wide use (Svix), each delay with ±20 % jitter.
 public struct RetrySchedule: Sendable, Equatable {

@@ -25,6 +25,21 @@ public struct WebhookEndpoint: Sendable, Equatable {
     /// Failed attempts in a row.
     public var failureStreak: Int
 
+    /// Creates a value from its fields.
+    public init(id: UUID, url: String, description: String, eventTypes: [String], secret: String, previousSecret: String? = nil, previousSecretUntil: Date? = nil, enabled: Bool, disabledReason: String? = nil, failingSince: Date? = nil, failureStreak: Int) {
+        self.id = id
+        self.url = url
+        self.description = description
+        self.eventTypes = eventTypes
+        self.secret = secret
+        self.previousSecret = previousSecret
+        self.previousSecretUntil = previousSecretUntil
+        self.enabled = enabled
+        self.disabledReason = disabledReason
+        self.failingSince = failingSince
+        self.failureStreak = failureStreak
+    }
+
     /// The secrets to sign with at `now`.
     public func signingSecrets(at now: Date) -> [String] {
         var secrets = [secret]

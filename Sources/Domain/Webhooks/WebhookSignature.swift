@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import Runtime
+import Primitives
 
 /// Webhook signatures: Standard Webhooks 1.0 (`webhook-id`, `webhook-timestamp`, `webhook-signature`) and the
 /// original system's `X-Signature` (hex HMAC-SHA256 of the raw body). Every comparison is constant-time.

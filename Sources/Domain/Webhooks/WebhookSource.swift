@@ -27,6 +27,18 @@ public struct WebhookSource: Sendable, Equatable {
     /// Disabled sources answer 404.
     public var enabled: Bool
 
+    /// Creates a value from its fields.
+    public init(id: Int64, slug: String, scheme: Scheme, secret: String, previousSecret: String? = nil, previousSecretUntil: Date? = nil, allowedEventTypes: [String], enabled: Bool) {
+        self.id = id
+        self.slug = slug
+        self.scheme = scheme
+        self.secret = secret
+        self.previousSecret = previousSecret
+        self.previousSecretUntil = previousSecretUntil
+        self.allowedEventTypes = allowedEventTypes
+        self.enabled = enabled
+    }
+
     /// The secrets that verify a request at `now`.
     public func activeSecrets(at now: Date) -> [String] {
         var secrets = [secret]

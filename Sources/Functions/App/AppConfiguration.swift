@@ -1,5 +1,7 @@
 import Domain
+import Outbound
 import Runtime
+import Store
 
 /// Everything the `functions` executable reads from the environment, read once at start-up.
 struct AppConfiguration: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Primitives
 import Runtime
 
 /// The exact bodies Django REST framework and simplejwt answer with, which login and refresh keep.

@@ -1,5 +1,6 @@
 import Domain
 import Runtime
+import Store
 
 /// The one place where domain errors become HTTP answers (the runtime maps its own and falls back to 500).
 enum ErrorMapping {

@@ -1,5 +1,6 @@
 import Domain
 import Runtime
+import Store
 
 /// The functions this executable serves, built with their dependencies. `functions.yaml` must list the
 /// same names (a test holds them together).

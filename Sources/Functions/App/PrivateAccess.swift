@@ -1,4 +1,5 @@
 import Domain
+import Primitives
 import Runtime
 
 /// Guards a private function with a shared bearer token where Cloud Run IAM is not in front.

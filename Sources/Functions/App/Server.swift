@@ -1,8 +1,10 @@
 import Domain
 import Foundation
 import Logging
+import Outbound
 import Runtime
 import ServiceLifecycle
+import Store
 
 /// Start-up shared by `functions serve` and `functions local`: logging, the pool, the runtime.
 enum Server {

@@ -3,6 +3,7 @@ import Domain
 import Foundation
 import Logging
 import PostgresNIO
+import Store
 
 /// Parses comma-separated event-type filters, refusing malformed ones.
 func eventTypes(_ text: String) throws -> [String] {

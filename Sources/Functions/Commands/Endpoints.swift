@@ -3,6 +3,7 @@ import Domain
 import Foundation
 import Logging
 import PostgresNIO
+import Store
 
 /// `functions endpoints …`: outgoing subscriptions.
 struct Endpoints: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import Domain
 import Foundation
 import Logging
 import PostgresNIO
+import Store
 
 /// `functions local`: every function on 127.0.0.1, against `DATABASE_URL` or a private cluster in the checkout.
 struct Local: AsyncParsableCommand {

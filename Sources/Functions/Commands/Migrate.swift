@@ -2,6 +2,7 @@ import ArgumentParser
 import Domain
 import Foundation
 import Logging
+import Store
 
 /// `functions migrate`: applies pending migrations (safe when several instances start at once).
 struct Migrate: AsyncParsableCommand {

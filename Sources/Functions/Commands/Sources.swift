@@ -3,6 +3,7 @@ import Domain
 import Foundation
 import Logging
 import PostgresNIO
+import Store
 
 /// `functions sources …`: incoming webhook partners. A secret is shown once, when created or rotated.
 struct Sources: AsyncParsableCommand {

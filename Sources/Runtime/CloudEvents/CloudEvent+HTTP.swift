@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Primitives
 
 extension CloudEvent {
     /// The media type of a structured-mode event.

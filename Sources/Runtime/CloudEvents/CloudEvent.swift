@@ -1,4 +1,5 @@
 import Foundation
+import Primitives
 
 /// A CloudEvent (spec 1.0) as received: attributes as sent, `data` as the exact bytes sent.
 public struct CloudEvent: Sendable, Equatable {

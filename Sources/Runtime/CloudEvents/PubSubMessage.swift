@@ -1,4 +1,5 @@
 import Foundation
+import Primitives
 
 /// A Pub/Sub message as Eventarc (`messagePublished`) or a push subscription delivers it.
 public struct PubSubMessage: Sendable, Equatable {

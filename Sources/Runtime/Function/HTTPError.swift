@@ -1,5 +1,6 @@
 import Foundation
 public import HTTPTypes
+import Primitives
 
 /// An error that carries its own HTTP answer: status, stable `code`, safe `detail`.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import Primitives
 
 /// A request body's top-level fields, from JSON, `application/x-www-form-urlencoded` or `multipart/form-data`:
 /// the three body kinds Django REST framework's default parsers accept.

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import Primitives
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Foundation
 public import HTTPTypes
+import Primitives
 
 /// Request ids: the caller's when well formed (so a chain of services shares one), else a fresh one.
 public enum RequestID {

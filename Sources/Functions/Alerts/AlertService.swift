@@ -1,0 +1,245 @@
+import Domain
+import Foundation
+public import Logging
+import Outbound
+import PostgresNIO
+import Primitives
+import Store
+
+/// `send-alert`'s rules: store the alert (its message encrypted in real-data mode) and one send per enabled
+/// channel in one statement, try the provider sends at once, and retry what failed from `POST /drain`. The same
+/// idempotency key returns the first answer and sends nothing again.
+public struct AlertService: Sendable {
+    /// The answer to a submission.
+    public struct Submitted: Sendable, Equatable {
+        /// The alert id.
+        public var id: UUID
+        /// The JSON answered (repeated for a duplicate idempotency key).
+        public var body: String
+    }
+
+    /// What a drain did.
+    public struct DrainReport: Sendable, Equatable, Codable {
+        /// Sends claimed.
+        public var claimed = 0
+        /// Sent.
+        public var sent = 0
+        /// Will be retried.
+        public var retrying = 0
+        /// Failed for good.
+        public var failed = 0
+        /// Results dropped because the claim had lapsed.
+        public var lostClaims = 0
+    }
+
+    let database: Database
+    let settings: AlertSettings
+    let encryption: FieldEncryption
+    let clock: WallClock
+
+    /// Creates the service.
+    public init(database: Database, settings: AlertSettings, encryption: FieldEncryption, clock: WallClock = .system) {
+        self.database = database
+        self.settings = settings
+        self.encryption = encryption
+        self.clock = clock
+    }
+
+    /// The channels an alert goes out on.
+    var channels: [String] { ["email"] + (settings.slackWebhookURL == nil ? [] : ["slack"]) }
+
+    /// Stores and sends an alert; answers 202 `{id, channels: {email: status, slack: status}}`.
+    ///
+    /// One statement stores the alert, its sends and its counters. A send that goes over the network (Mailgun,
+    /// SendGrid, Slack) is stored already claimed by this call, so no drain can take it while the first attempt
+    /// runs; every such channel is then tried at once, and one more statement records their results under that
+    /// claim together with the answer. A send made locally (the console backend's stdout line) cannot fail and
+    /// needs no retry, so it is stored as sent, with its attempt, in the first statement, and written right after
+    /// that commits: never twice, and with every channel local, one statement per alert. A duplicate idempotency
+    /// key stores nothing and returns the first answer.
+    public func submit(_ alert: Alert, requestID: String?, logger: Logger) async throws -> Submitted {
+        let now = clock.now()
+        let id = UUID.random()
+        let token = UUID.random()
+        let sealed = try encryption.sealPayload(Data(alert.message.utf8))
+        let sender = ChannelSender(settings: settings, client: LazyHTTPClient(settings: settings))
+        let channels = self.channels
+        let sendIDs = channels.map { _ in UUID.random() }
+        let local = channels.map(sender.sendsLocally)
+        var states = Dictionary(uniqueKeysWithValues: zip(channels, local.map { $0 ? "sent" : "pending" }))
+        let statement = SubmitAlertStatement(
+            id: id, alert: alert, message: sealed.data, messageEncrypted: sealed.encrypted, requestID: requestID, now: now,
+            claimToken: token, leaseEnd: now.addingTimeInterval(Double(settings.lease.components.seconds)), sendIDs: sendIDs,
+            channels: channels, shard: Counters.randomShard(), statuses: channels.map { states[$0]! },
+            answer: local.allSatisfy { $0 } ? Self.answer(id: id, states: states) : nil
+        )
+        let fresh = try await database.withConnection { connection in
+            var stored = 0
+            for try await count in try await connection.execute(statement, logger: logger) { stored = count }
+            return stored == 1
+        }
+        if !fresh, let key = alert.idempotencyKey {
+            let first = try await database.withConnection { try await Self.existing(key: key, on: $0, logger: logger) }
+            if let first { return first }
+        }
+        let claims = zip(sendIDs, channels).map { sendID, channel in
+            AlertSendQueue.Claim(
+                sendID: sendID, alertID: id, channel: channel, attempt: 1, claimToken: token, severity: alert.severity.rawValue,
+                alertType: alert.alertType, subject: alert.subject, message: sealed.data, messageEncrypted: sealed.encrypted,
+                recipients: alert.recipients, links: alert.links, createdAt: now
+            )
+        }
+        // Local sends are on record as sent: write them (their outcome is not recorded again).
+        for (claim, isLocal) in zip(claims, local) where isLocal { _ = await send(claim, sender: sender, logger: logger) }
+        let remote = zip(claims, local).filter { !$0.1 }.map(\.0)
+        guard !remote.isEmpty else { return Submitted(id: id, body: Self.answer(id: id, states: states)) }
+        let results = await send(remote, sender: sender, logger: logger)
+        await sender.client.shutdown()
+        for result in results {
+            switch result.outcome.result {
+            case .sent: states[result.claim.channel] = "sent"
+            case .failed: states[result.claim.channel] = "failed"
+            case .retrying, .lost: break
+            }
+        }
+        let held = await record(results, answer: (id, Self.answer(id: id, states: states)), logger: logger)
+        // Not recorded (the store failed, or the claim lapsed): the lease runs out and a drain sends again.
+        for result in results where !held.contains(result.claim.sendID) { states[result.claim.channel] = "pending" }
+        return Submitted(id: id, body: Self.answer(id: id, states: states))
+    }
+
+    /// `{"id": …, "channels": {"email": "sent", …}}`, channels in name order.
+    static func answer(id: UUID, states: [String: String]) -> String {
+        let channelJSON = states.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",")
+        return "{\"id\":\"\(id.uuidString.lowercased())\",\"channels\":{\(channelJSON)}}"
+    }
+
+    static func existing(key: String, on connection: PostgresConnection, logger: Logger) async throws -> Submitted? {
+        let rows = try await connection.query(
+            "SELECT id, coalesce(response, '{\"id\":\"' || id::text || '\"}') FROM alerts WHERE idempotency_key = \(key)", logger: logger
+        )
+        for try await (id, body) in rows.decode((UUID, String).self) { return Submitted(id: id, body: body) }
+        return nil
+    }
+
+    /// Sends what is due, with the same claims as webhook deliveries.
+    public func drain(budget: Duration? = nil, logger: Logger) async throws -> DrainReport {
+        let deadline = ContinuousClock.now + (budget ?? settings.drainBudget)
+        let client = LazyHTTPClient(settings: settings)
+        let sender = ChannelSender(settings: settings, client: client)
+        var report = DrainReport()
+        do {
+            while ContinuousClock.now < deadline {
+                let now = clock.now()
+                let lease = settings.lease
+                let claims = try await database.withTransaction { connection in
+                    try await AlertSendQueue.claim(limit: 50, now: now, lease: lease, on: connection, logger: logger)
+                }
+                if claims.isEmpty { break }
+                report.claimed += claims.count
+                // Each result is recorded as soon as its send ends, so a slow provider holds back nobody's record.
+                let outcomes = await withTaskGroup(of: AlertSendQueue.Result.self) { group in
+                    for claim in claims {
+                        group.addTask {
+                            let results = await self.send([claim], sender: sender, logger: logger)
+                            guard let result = results.first else { return .lost }
+                            let held = await self.record(results, logger: logger)
+                            return held.contains(claim.sendID) ? result.outcome.result : .lost
+                        }
+                    }
+                    var all: [AlertSendQueue.Result] = []
+                    for await result in group { all.append(result) }
+                    return all
+                }
+                for result in outcomes {
+                    switch result {
+                    case .sent: report.sent += 1
+                    case .retrying: report.retrying += 1
+                    case .failed: report.failed += 1
+                    case .lost: report.lostClaims += 1
+                    }
+                }
+            }
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+        await client.shutdown()
+        return report
+    }
+
+    /// Records results (and an answer) in one statement; the ids whose claim still held. A failure to record is
+    /// logged and treated as a lapsed claim: the lease runs out and a drain tries again.
+    func record(_ results: [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)], answer: (alertID: UUID, body: String)? = nil, logger: Logger) async -> Set<UUID> {
+        guard !results.isEmpty else { return [] }
+        let now = clock.now()
+        do {
+            return try await database.withConnection { try await AlertSendQueue.finish(results, answer: answer, now: now, on: $0, logger: logger) }
+        } catch {
+            logger.warning("could not record alert sends: \(error)")
+            return []
+        }
+    }
+
+    /// Tries each claim once, all at once; a claim whose message cannot be decrypted is left to lapse (and logged).
+    func send(_ claims: [AlertSendQueue.Claim], sender: ChannelSender, logger: Logger) async -> [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)] {
+        if claims.count == 1 { return await send(claims[0], sender: sender, logger: logger).map { [(claims[0], $0)] } ?? [] }
+        return await withTaskGroup(of: (AlertSendQueue.Claim, AlertSendQueue.Outcome?).self) { group in
+            for claim in claims { group.addTask { (claim, await self.send(claim, sender: sender, logger: logger)) } }
+            var results: [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)] = []
+            for await (claim, outcome) in group { if let outcome { results.append((claim, outcome)) } }
+            return results
+        }
+    }
+
+    func send(_ claim: AlertSendQueue.Claim, sender: ChannelSender, logger: Logger) async -> AlertSendQueue.Outcome? {
+        let startedAt = clock.now()
+        let message: String
+        do {
+            message = String(decoding: try encryption.openPayload(claim.message, encrypted: claim.messageEncrypted), as: UTF8.self)
+        } catch {
+            logger.error("cannot decrypt an alert message: FIELD_ENCRYPTION_KEY differs from the one it was stored with")
+            return nil
+        }
+        let link = settings.portalBaseURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/alerts/\(claim.alertID.uuidString.lowercased())"
+        let attempt: ChannelSender.Attempt
+        if claim.channel == "slack" {
+            let emoji = ["info": ":information_source:", "warning": ":warning:", "error": ":x:", "critical": ":rotating_light:"][claim.severity] ?? ""
+            attempt = await sender.sendSlack(text: "\(emoji) [\(claim.severity.uppercased())] \(claim.subject) <\(link)|Open alert>", logger: logger)
+        } else {
+            let text = AlertEmail.text(subject: claim.subject, severity: claim.severity, type: claim.alertType, message: message, link: link, links: claim.links)
+            let html = AlertEmail.html(subject: claim.subject, severity: claim.severity, type: claim.alertType, message: message, link: link, links: claim.links)
+            let pdf = settings.attachPDF
+                ? AlertPDF.render(
+                    title: "Alert: \(claim.subject)",
+                    lines: ["Severity: \(claim.severity)", "Type: \(claim.alertType)", "Created: \(ISO8601DateFormatter().string(from: claim.createdAt))", "Link: \(link)", ""]
+                        + message.components(separatedBy: "\n")
+                )
+                : nil
+            attempt = await sender.sendEmail(.init(to: claim.recipients, subject: "[\(claim.severity.uppercased())] \(claim.subject)", text: text, html: html, pdf: pdf), alertID: claim.alertID, logger: logger)
+        }
+        var status = "sent"
+        var next: Date?
+        var reason: String?
+        var providerID: String?
+        switch attempt.outcome {
+        case .sent(let id):
+            providerID = id
+        case .failed(let why):
+            status = "failed"
+            reason = why
+        case .retry(let why, let retryAfter):
+            reason = why
+            if let due = settings.schedule.nextAttempt(after: claim.attempt, at: clock.now(), retryAfter: retryAfter) {
+                status = "pending"
+                next = due
+            } else {
+                status = "failed"
+            }
+        }
+        return AlertSendQueue.Outcome(
+            startedAt: startedAt, durationMilliseconds: Int(attempt.duration.components.seconds * 1000 + attempt.duration.components.attoseconds / 1_000_000_000_000_000),
+            statusCode: attempt.statusCode, status: status, nextAttemptAt: next, reason: reason, providerID: providerID
+        )
+    }
+}

@@ -1,0 +1,152 @@
+import Domain
+import Foundation
+public import Logging
+import PostgresNIO
+import Primitives
+import Store
+
+/// `webhook-dispatch`'s rules: publish an event as one message and one delivery per subscribed endpoint in a
+/// single transaction, and drain due deliveries with bounded concurrency, retries and a full attempt record.
+public struct WebhookDispatcher: Sendable {
+    /// The answer to a publish (the first answer again for a repeated idempotency key).
+    public struct Published: Sendable, Equatable {
+        /// The message id.
+        public var id: UUID
+        /// Deliveries created.
+        public var deliveries: Int
+        /// The JSON answered.
+        public var body: String
+    }
+
+    /// What a drain did.
+    public struct DrainReport: Sendable, Equatable, Codable {
+        /// Deliveries claimed.
+        public var claimed = 0
+        /// Attempts that got a 2xx.
+        public var succeeded = 0
+        /// Attempts that failed and will be retried.
+        public var retrying = 0
+        /// Deliveries that failed for good.
+        public var failed = 0
+        /// Results dropped because the claim had lapsed.
+        public var lostClaims = 0
+        /// Endpoints disabled by this drain.
+        public var endpointsDisabled = 0
+        /// Whether the drain stopped because its time budget ran out.
+        public var budgetExhausted = false
+    }
+
+    /// Why an event cannot be published.
+    public enum Rejection: Error, Sendable, Equatable {
+        /// `type` is missing or malformed.
+        case invalidType
+        /// `data` is missing.
+        case missingData
+    }
+
+    let database: Database
+    let endpoints: WebhookEndpointStore
+    let encryption: FieldEncryption
+    let settings: WebhookSettings
+    let clock: WallClock
+
+    /// Creates the dispatcher.
+    public init(database: Database, encryption: FieldEncryption, settings: WebhookSettings, clock: WallClock = .system) {
+        self.database = database
+        self.endpoints = WebhookEndpointStore(encryption: encryption)
+        self.encryption = encryption
+        self.settings = settings
+        self.clock = clock
+    }
+
+    // MARK: Publish
+
+    /// Stores `{type, timestamp, data, metadata: {request_id}}` and a delivery per enabled, subscribed endpoint.
+    public func publish(type: String, data: Data, idempotencyKey: String?, requestID: String?, logger: Logger) async throws -> Published {
+        guard EventTypeFilter.isValid(type), type != "*", !type.hasSuffix(".*") else { throw Rejection.invalidType }
+        let now = clock.now()
+        let id = UUID.random()
+        let timestamp = ISO8601DateFormatter.webhook.string(from: now)
+        var payload = Data("{\"type\":\(Self.quoted(type)),\"timestamp\":\"\(timestamp)\",\"data\":".utf8)
+        payload.append(data)
+        payload.append(Data(",\"metadata\":{\"request_id\":\(requestID.map(Self.quoted) ?? "null")}}".utf8))
+        let sealed = try encryption.sealPayload(payload)
+        let endpoints = self.endpoints
+        return try await database.withTransaction { connection in
+            if let key = idempotencyKey, let first = try await Self.existing(key: key, on: connection, logger: logger) {
+                return first
+            }
+            let subscribed = try await endpoints.all(on: connection, logger: logger)
+                .filter { $0.enabled && EventTypeFilter.matches(type, filters: $0.eventTypes) }
+            let body = "{\"id\":\"\(id.uuidString.lowercased())\",\"deliveries\":\(subscribed.count)}"
+            let inserted = try await connection.query(
+                """
+                INSERT INTO webhook_messages (id, event_type, payload, payload_encrypted, idempotency_key, response, request_id, created_at)
+                VALUES (\(id), \(type), \(sealed.data), \(sealed.encrypted), \(idempotencyKey), \(body), \(requestID), \(now))
+                ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
+                """,
+                logger: logger
+            )
+            var fresh = false
+            for try await _ in inserted { fresh = true }
+            if !fresh, let key = idempotencyKey, let first = try await Self.existing(key: key, on: connection, logger: logger) {
+                return first
+            }
+            if !subscribed.isEmpty {
+                try await connection.query(
+                    """
+                    INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, next_attempt_at, created_at)
+                    SELECT gen_random_uuid(), \(id), endpoint, 'pending', \(now), \(now) FROM unnest(\(subscribed.map(\.id))::uuid[]) AS endpoint
+                    """,
+                    logger: logger
+                )
+            }
+            try await Counters.increment("webhook_messages_total", labels: [:], on: connection, logger: logger)
+            try await Counters.increment("webhook_deliveries_created_total", by: Int64(subscribed.count), on: connection, logger: logger)
+            return Published(id: id, deliveries: subscribed.count, body: body)
+        }
+    }
+
+    static func existing(key: String, on connection: PostgresConnection, logger: Logger) async throws -> Published? {
+        let rows = try await connection.query("SELECT id, response FROM webhook_messages WHERE idempotency_key = \(key)", logger: logger)
+        for try await (id, body) in rows.decode((UUID, String).self) {
+            let deliveries = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["deliveries"] as? Int ?? 0
+            return Published(id: id, deliveries: deliveries, body: body)
+        }
+        return nil
+    }
+
+    static func quoted(_ text: String) -> String {
+        String(decoding: (try? JSONEncoder.webhook.encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+    }
+}
+
+extension WebhookDispatcher.DrainReport {
+    mutating func add(_ result: WebhookDispatcher.AttemptResult) {
+        switch result.outcome {
+        case .succeeded: succeeded += 1
+        case .retrying: retrying += 1
+        case .failed: failed += 1
+        case .lost: lostClaims += 1
+        }
+        if result.disabledEndpoint { endpointsDisabled += 1 }
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// `2026-11-27T06:20:33.123Z`.
+    static var webhook: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }
+}
+
+extension JSONEncoder {
+    /// Strings without escaped slashes.
+    static var webhook: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }
+}

@@ -1,0 +1,141 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import Primitives
+public import ServiceLifecycle
+
+/// Sends unexpected errors to Sentry as envelopes, without its SDK, from an allow-list: error type, scrubbed
+/// message, service, revision, release, environment, request id, function. Never request bodies, cookies,
+/// query strings, emails or other PHI.
+///
+/// `report` only queues (a bounded buffer; full means the event is dropped), so a request never waits on
+/// Sentry; the service sends with a short timeout and honours 429 `Retry-After`.
+public final class SentryReporter: Service {
+    /// A parsed DSN: `https://KEY@HOST/PROJECT`.
+    public struct DSN: Sendable, Equatable {
+        /// The public key.
+        public var key: String
+        /// Where envelopes go.
+        public var envelopeURL: String
+        /// The DSN as configured (sent in the envelope header).
+        public var text: String
+
+        /// Parses a DSN; nil when it is not one.
+        public init?(_ text: String) {
+            guard let components = URLComponents(string: text), let scheme = components.scheme, scheme == "https" || scheme == "http",
+                let key = components.user, !key.isEmpty, let host = components.host, !host.isEmpty
+            else { return nil }
+            let project = components.path.split(separator: "/").last.map(String.init) ?? ""
+            guard !project.isEmpty, project.allSatisfy(\.isNumber) else { return nil }
+            let port = components.port.map { ":\($0)" } ?? ""
+            let prefix = components.path.split(separator: "/").dropLast().map { "/" + $0 }.joined()
+            self.key = key
+            self.envelopeURL = "\(scheme)://\(host)\(port)\(prefix)/api/\(project)/envelope/"
+            self.text = text
+        }
+    }
+
+    /// Fixed facts about this process.
+    public struct Facts: Sendable {
+        /// `SENTRY_RELEASE`.
+        public var release: String?
+        /// `ENVIRONMENT`.
+        public var environment: String?
+        /// `K_SERVICE`.
+        public var service: String?
+        /// `K_REVISION`.
+        public var revision: String?
+
+        /// Creates the facts.
+        public init(release: String?, environment: String?, service: String?, revision: String?) {
+            self.release = release
+            self.environment = environment
+            self.service = service
+            self.revision = revision
+        }
+    }
+
+    private let dsn: DSN
+    private let facts: Facts
+    private let stream: AsyncStream<Data>
+    private let continuation: AsyncStream<Data>.Continuation
+    private let logger: Logger
+
+    /// A reporter for `dsn`.
+    public init(dsn: DSN, facts: Facts, logger: Logger) {
+        self.dsn = dsn
+        self.facts = facts
+        self.logger = logger
+        (stream, continuation) = AsyncStream.makeStream(of: Data.self, bufferingPolicy: .bufferingNewest(100))
+    }
+
+    /// Queues one event (never blocks).
+    public func report(_ error: any Error, requestID: String, function: String?, traceID: String?) {
+        continuation.yield(envelope(for: error, requestID: requestID, function: function, traceID: traceID))
+    }
+
+    /// The envelope for an error: header, item header, event.
+    package func envelope(for error: any Error, requestID: String, function: String?, traceID: String?) -> Data {
+        let eventID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let now = Date()
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var tags: [String: String] = ["request_id": requestID]
+        if let function { tags["function"] = function }
+        if let service = facts.service { tags["service"] = service }
+        if let revision = facts.revision { tags["revision"] = revision }
+        if let traceID { tags["trace_id"] = traceID }
+        var event: [String: Any] = [
+            "event_id": eventID,
+            "timestamp": now.timeIntervalSince1970,
+            "platform": "other",
+            "level": "error",
+            "server_name": facts.service ?? "functions",
+            "tags": tags,
+            "exception": ["values": [["type": String(describing: type(of: error)), "value": PHIScrubber.scrub(String(describing: error))]]],
+        ]
+        if let release = facts.release { event["release"] = release }
+        if let environment = facts.environment { event["environment"] = environment }
+        let header: [String: Any] = ["event_id": eventID, "sent_at": formatter.string(from: now), "dsn": dsn.text]
+        let lines = [header, ["type": "event"], event].map {
+            (try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        }
+        return lines.reduce(into: Data()) { out, line in out.append(line); out.append(0x0A) }
+    }
+
+    /// Sends queued events until shutdown.
+    public func run() async throws {
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: .seconds(5)))
+        )
+        var pausedUntil = ContinuousClock.now
+        await withGracefulShutdownHandler {
+            for await envelope in stream {
+                guard ContinuousClock.now >= pausedUntil else { continue }
+                var request = HTTPClientRequest(url: dsn.envelopeURL)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/x-sentry-envelope")
+                request.headers.add(
+                    name: "X-Sentry-Auth", value: "Sentry sentry_version=7, sentry_key=\(dsn.key), sentry_client=swift-cloud-run-functions/1.0"
+                )
+                request.body = .bytes(ByteBuffer(data: envelope))
+                do {
+                    let response = try await client.execute(request, timeout: .seconds(5), logger: logger)
+                    if response.status.code == 429 {
+                        let wait = response.headers.first(name: "Retry-After").flatMap(Int.init) ?? 60
+                        pausedUntil = ContinuousClock.now + .seconds(min(wait, 3600))
+                    }
+                    _ = try? await response.body.collect(upTo: 64 * 1024)
+                } catch {
+                    logger.warning("could not send an error to Sentry", metadata: ["error_type": "\(type(of: error))"])
+                }
+            }
+        } onGracefulShutdown: {
+            self.continuation.finish()
+        }
+        try? await client.shutdown()
+    }
+}
