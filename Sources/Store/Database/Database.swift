@@ -34,9 +34,9 @@ public struct Database: Sendable {
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let client = self.client
-        return try await guarded { leased in
+        return try await guarded { lease in
             try await client.withConnection { connection in
-                try leased.set(connection)
+                try lease.set(connection)
                 return try await body(connection)
             }
         }
@@ -48,9 +48,9 @@ public struct Database: Sendable {
     ) async throws -> Result {
         let client = self.client
         let logger = self.logger
-        return try await guarded { leased in
+        return try await guarded { lease in
             try await client.withConnection { connection in
-                try leased.set(connection)
+                try lease.set(connection)
                 return try await connection.withTransaction(logger: logger) { try await body($0) }
             }
         }
@@ -70,52 +70,50 @@ public struct Database: Sendable {
 
     /// Leases with a bounded wait and maps "server gone" errors to ``StoreError/unavailable``.
     ///
-    /// The work runs in its own task so that the wait for a connection can be cut off: when no connection was
-    /// leased within `acquireTimeout`, ``AcquireWatchdog`` answers the caller ``StoreError/unavailable`` at once
-    /// and cancels that task (should the pool still hand it a connection, the work does not run). Once a connection
-    /// is leased the work is never cut off; it ends on its own. Every call is watched (skipping it while the pool
-    /// had just answered let calls that began in the moment after PostgreSQL stopped wait on the pool for a
-    /// minute); watching costs a lock and a dictionary entry, not a timer per call.
+    /// Two child tasks: the call, and its deadline. When no connection was leased by `acquireTimeout`, the deadline
+    /// answers ``StoreError/unavailable`` and cancels the call, whose wait in the pool's queue ends at once (postgres-nio
+    /// honours cancellation there; should the pool still hand it a connection, the work does not run). Once leased,
+    /// the work is not cut off unless it outlives `callTimeout`: then its connection is closed, which fails the query
+    /// that may never be answered (one sent on a connection that was closing), and the caller gets
+    /// ``StoreError/unavailable``; the pool opens a new connection in its place.
     private func guarded<Result: Sendable>(
-        _ operation: @escaping @Sendable (LeaseFlag) async throws -> Result
+        _ operation: @escaping @Sendable (CallLease) async throws -> Result
     ) async throws -> Result {
-        let leased = LeaseFlag()
-        let answer = Answer<Result>()
+        let lease = CallLease()
         let logger = self.logger
         let started = ContinuousClock.now
         let (acquireTimeout, callTimeout) = (self.acquireTimeout, self.callTimeout)
         do {
-            return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
-                    answer.hold(continuation)
-                    let task = Task {
-                        do { answer.resume(with: .success(try await operation(leased))) } catch { answer.resume(with: .failure(error)) }
+            return try await withThrowingTaskGroup(of: CallStep<Result>.self) { group in
+                group.addTask { .done(try await operation(lease)) }
+                group.addTask {
+                    try await Task.sleep(until: started + acquireTimeout, clock: .continuous)
+                    guard let connection = lease.expireUnlessLeased() else {
+                        logger.warning("database unavailable", metadata: ["error_type": "acquire_timeout"])
+                        return .expired
                     }
-                    answer.onCancel { task.cancel() }
-                    let watch = WatchID()
-                    watch.id = AcquireWatchdog.shared.watch(deadline: started + acquireTimeout) {
-                        if leased.timeOut() {
-                            logger.warning("database unavailable", metadata: ["error_type": "acquire_timeout"])
-                            answer.resume(with: .failure(StoreError.unavailable))
-                            task.cancel()
-                        } else if let callTimeout, callTimeout > acquireTimeout {
-                            // Leased: the work is not cut off, but its caller is not left waiting for ever either (a
-                            // query sent on a connection that was closing can wait for an answer that never comes).
-                            watch.id = AcquireWatchdog.shared.watch(deadline: started + callTimeout) {
-                                // (The call may have ended just as this was armed: then there is nothing to say.)
-                                guard answer.resume(with: .failure(StoreError.unavailable)) else { return }
-                                logger.error(
-                                    "database call still running after DB_CALL_TIMEOUT_MS; answered 503 (its connection stays leased until it ends)",
-                                    metadata: ["error_type": "call_timeout"]
-                                )
-                                task.cancel()
-                            }
-                        }
-                    }
-                    answer.onFinish { if let id = watch.id { AcquireWatchdog.shared.forget(id) } }
+                    guard let callTimeout, callTimeout > acquireTimeout else { return .unbounded }
+                    try await Task.sleep(until: started + callTimeout, clock: .continuous)
+                    logger.error(
+                        "database call still running after DB_CALL_TIMEOUT_MS; its connection is closed and the call answered 503",
+                        metadata: ["error_type": "call_timeout"]
+                    )
+                    connection.close().whenComplete { _ in }
+                    return .expired
                 }
-            } onCancel: {
-                answer.cancel()
+                while let step = try await group.next() {
+                    switch step {
+                    case .done(let result):
+                        group.cancelAll()
+                        return result
+                    case .expired:
+                        group.cancelAll()
+                        throw StoreError.unavailable
+                    case .unbounded:
+                        continue
+                    }
+                }
+                throw StoreError.unavailable
             }
         } catch let error as PSQLError {
             throw Self.translate(error, logger: logger)
@@ -167,4 +165,11 @@ func withDeadline<Result: Sendable>(_ timeout: Duration, _ body: @escaping @Send
         guard let first = try await group.next(), let result = first else { throw StoreError.unavailable }
         return result
     }
+}
+
+/// What ended one step of a guarded call: its result, its deadline, or a leased call with no call deadline.
+private enum CallStep<Result: Sendable>: Sendable {
+    case done(Result)
+    case expired
+    case unbounded
 }
