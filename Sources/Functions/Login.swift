@@ -1,40 +1,25 @@
 import Domain
-import Foundation
-import Primitives
 import Runtime
 
 /// `login`: `POST /` `{username, password}` → 200 `{"refresh", "access"}`, simplejwt's answers exactly.
-struct Login: HTTPFunction {
+struct Login: RoutedFunction {
     let name = "login"
-    let auth: AuthService
+    let routes: Routes
 
-    /// simplejwt's generic answer for a wrong password, an unknown user and an inactive user alike.
-    static let invalidCredentials = DRFResponses.detail(
-        "No active account found with the given credentials",
-        status: .unauthorized,
-        code: "no_active_account",
-        headers: [.wwwAuthenticate: DRFResponses.authenticate]
-    )
+    init(auth: AuthService) {
+        routes = Routes(
+            [.post("/") { request, context in try await Self.login(request, context: context, auth: auth) }],
+            methodNotAllowed: Answers.drfMethodNotAllowed
+        )
+    }
 
-    func handle(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
-        guard request.path == "/" else { throw HTTPError.notFound() }
-        guard request.method == .post else { throw DRFResponses.methodNotAllowed(request.method) }
-        let fields = try DRFResponses.fields(of: request)
-        let values = try DRFResponses.requiredStrings(["username", "password"], from: fields)
+    static func login(_ request: FunctionRequest, context: FunctionContext, auth: AuthService) async throws -> FunctionResponse {
+        let values = try DRFFields.requiredStrings(["username", "password"], of: request)
         let caller = AuthService.Caller(requestID: context.requestID, address: request.clientAddress)
         switch try await auth.login(username: values[0], password: values[1], caller: caller, logger: context.logger) {
-        case .success(let tokens):
-            return .jsonBody(Data("{\"refresh\":\(JSONText.quoted(tokens.refresh)),\"access\":\(JSONText.quoted(tokens.access))}".utf8))
-        case .invalidCredentials:
-            throw Self.invalidCredentials
-        case .throttled(let retryAfter):
-            let unit = retryAfter == 1 ? "second" : "seconds"
-            throw DRFResponses.detail(
-                "Request was throttled. Expected available in \(retryAfter) \(unit).",
-                status: .tooManyRequests,
-                code: "throttled",
-                headers: [.retryAfter: String(retryAfter)]
-            )
+        case .success(let tokens): return Answers.loggedIn(tokens)
+        case .invalidCredentials: throw LoginRefusal.invalidCredentials
+        case .throttled(let retryAfter): throw LoginRefusal.throttled(retryAfter: retryAfter)
         }
     }
 }

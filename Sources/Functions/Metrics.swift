@@ -5,20 +5,17 @@ import Store
 
 /// `metrics`: `GET /` answers the Prometheus text exposition (0.0.4) of the counters and open-work gauges in
 /// PostgreSQL, read in one snapshot. PostgreSQL down is a 503, never a partial page.
-struct Metrics: HTTPFunction {
+struct Metrics: RoutedFunction {
     let name = "metrics"
-    let database: Database
-    let access: PrivateAccess
+    let routes: Routes
 
-    func handle(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
-        try access.check(request)
-        guard request.path == "/" else { throw HTTPError.notFound() }
-        guard request.method == .get || request.method == .head else {
-            throw HTTPError.methodNotAllowed(request.method, allowed: [.get])
-        }
-        let logger = context.logger
-        let samples = try await database.withConnection { try await MetricsSnapshot.read(on: $0, logger: logger) }
-        return .text(PrometheusText.render(samples), contentType: PrometheusText.contentType)
+    init(database: Database, access: PrivateAccess) {
+        routes = Routes([
+            Routes.Route([.get, .head], .exact("/")) { request, context in
+                let logger = context.logger
+                return Answers.metrics(try await database.withConnection { try await MetricsSnapshot.read(on: $0, logger: logger) })
+            }
+        ], guard: { try access.check($0) })
     }
 }
 

@@ -3,29 +3,32 @@ import Foundation
 import Runtime
 
 /// `webhook-receive`: `POST /<source>` with a signed event → 202 `{"id"}` once it is durable in PostgreSQL.
-struct WebhookReceive: HTTPFunction {
+struct WebhookReceive: RoutedFunction {
     let name = "webhook-receive"
-    let receiver: WebhookReceiver
-    let maxBodyBytes: Int
+    let routes: Routes
 
-    func handle(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
-        let segments = request.path.split(separator: "/", omittingEmptySubsequences: true)
-        guard segments.count == 1, let slug = segments.first.map(String.init) else {
-            throw HTTPError.notFound("Unknown webhook source.")
-        }
-        guard request.method == .post else { throw HTTPError.methodNotAllowed(request.method, allowed: [.post]) }
-        guard request.body.count <= maxBodyBytes else { throw HTTPError.payloadTooLarge(limit: maxBodyBytes) }
-        let headers = WebhookReceiver.Headers(
-            webhookID: request.headers[HTTPField.Name("webhook-id")!],
-            webhookTimestamp: request.headers[HTTPField.Name("webhook-timestamp")!],
-            webhookSignature: request.headers[HTTPField.Name("webhook-signature")!],
-            xSignature: request.headers[HTTPField.Name("X-Signature")!] ?? request.headers[HTTPField.Name("X-Hub-Signature-256")!],
-            eventType: request.headers[HTTPField.Name("X-Event-Type")!],
-            eventID: request.headers[HTTPField.Name("X-Event-ID")!]
+    init(receiver: WebhookReceiver, maxBodyBytes: Int) {
+        routes = Routes(
+            [
+                Routes.Route([.post], .oneSegment) { request, context in
+                    guard request.body.count <= maxBodyBytes else { throw ReceiveRejection.tooLarge(limit: maxBodyBytes) }
+                    let headers = WebhookReceiver.Headers(
+                        webhookID: request.headers[.webhookID],
+                        webhookTimestamp: request.headers[.webhookTimestamp],
+                        webhookSignature: request.headers[.webhookSignature],
+                        xSignature: request.headers[.xSignature] ?? request.headers[.xHubSignature256],
+                        eventType: request.headers[.xEventType],
+                        eventID: request.headers[.xEventID]
+                    )
+                    let receipt = try await receiver.receive(
+                        slug: String(request.path.dropFirst()), headers: headers, body: request.body, requestID: context.requestID,
+                        logger: context.logger
+                    )
+                    let answer = Answers.received(receipt)
+                    return .jsonBody(Data(answer.body.utf8), status: answer.status)
+                }
+            ],
+            notFound: Answers.receiveRejected(.unknownSource)
         )
-        let answer = try await receiver.receive(
-            slug: slug, headers: headers, body: request.body, requestID: context.requestID, logger: context.logger
-        )
-        return .jsonBody(Data(answer.body.utf8), status: HTTPResponse.Status(code: answer.status))
     }
 }

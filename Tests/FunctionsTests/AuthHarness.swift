@@ -32,7 +32,7 @@ struct AuthHarness: Sendable {
         self.invoker = FunctionInvoker(
             registry: try FunctionRegistry(functions: [Login(auth: auth), Refresh(auth: auth)], target: nil),
             logger: logger,
-            errorMapper: ErrorMapping.map
+            errorMapper: Answers.error(for:)
         )
     }
 

@@ -67,7 +67,7 @@ struct MetricsTests {
             _ = await alerts.submit(AlertHarness.alert())
 
             let metrics = Metrics(database: database, access: PrivateAccess(token: "a-very-long-internal-token-for-tests-0001"))
-            let invoker = FunctionInvoker(registry: try FunctionRegistry(functions: [metrics], target: "metrics"), logger: Logger(label: "m"), errorMapper: ErrorMapping.map)
+            let invoker = FunctionInvoker(registry: try FunctionRegistry(functions: [metrics], target: "metrics"), logger: Logger(label: "m"), errorMapper: Answers.error(for:))
             let unauthorized = await invoker.invoke(FunctionRequest(method: .get, path: "/"))
             #expect(unauthorized.status == .unauthorized)
             let response = await invoker.invoke(

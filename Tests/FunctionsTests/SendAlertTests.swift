@@ -28,7 +28,7 @@ struct AlertHarness: Sendable {
                 functions: [SendAlert(alerts: service, access: PrivateAccess(token: nil), defaultRecipients: settings.defaultRecipients)],
                 target: "send-alert"
             ),
-            logger: logger, errorMapper: ErrorMapping.map
+            logger: logger, errorMapper: Answers.error(for:)
         )
     }
 

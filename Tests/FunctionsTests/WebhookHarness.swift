@@ -36,7 +36,7 @@ struct WebhookHarness: Sendable {
                 target: nil
             ),
             logger: logger,
-            errorMapper: ErrorMapping.map
+            errorMapper: Answers.error(for:)
         )
     }
 

@@ -10,12 +10,29 @@ import Store
 /// channel in one statement, try the provider sends at once, and retry what failed from `POST /drain`. The same
 /// idempotency key returns the first answer and sends nothing again.
 public struct AlertService: Sendable {
-    /// The answer to a submission.
-    public struct Submitted: Sendable, Equatable {
+    /// What a submission stored (the first submission's again for a repeated idempotency key).
+    public struct Submitted: Sendable, Equatable, Codable {
         /// The alert id.
         public var id: UUID
-        /// The JSON answered (repeated for a duplicate idempotency key).
-        public var body: String
+        /// Each channel's state when the answer was given (`sent`, `pending`, `failed`); nil for a repeated key whose
+        /// first submission has not answered yet.
+        public var channels: [String: String]?
+
+        /// Creates the record.
+        public init(id: UUID, channels: [String: String]?) {
+            self.id = id
+            self.channels = channels
+        }
+
+        /// Ids are written in lowercase, as everywhere else in the answers.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id.uuidString.lowercased(), forKey: .id)
+            try container.encodeIfPresent(channels, forKey: .channels)
+        }
+
+        /// The JSON answered and stored for repeated keys.
+        var json: String { String(decoding: (try? JSONEncoder.functions.encode(self)) ?? Data(), as: UTF8.self) }
     }
 
     /// What a drain did.
@@ -71,7 +88,7 @@ public struct AlertService: Sendable {
             id: id, alert: alert, message: sealed.data, messageEncrypted: sealed.encrypted, requestID: requestID, now: now,
             claimToken: token, leaseEnd: now.addingTimeInterval(Double(settings.lease.components.seconds)), sendIDs: sendIDs,
             channels: channels, shard: Counters.randomShard(), statuses: channels.map { states[$0]! },
-            answer: local.allSatisfy { $0 } ? Self.answer(id: id, states: states) : nil
+            answer: local.allSatisfy { $0 } ? Submitted(id: id, channels: states).json : nil
         )
         let fresh = try await database.withConnection { connection in
             var stored = 0
@@ -92,7 +109,7 @@ public struct AlertService: Sendable {
         // Local sends are on record as sent: write them (their outcome is not recorded again).
         for (claim, isLocal) in zip(claims, local) where isLocal { _ = await send(claim, sender: sender, logger: logger) }
         let remote = zip(claims, local).filter { !$0.1 }.map(\.0)
-        guard !remote.isEmpty else { return Submitted(id: id, body: Self.answer(id: id, states: states)) }
+        guard !remote.isEmpty else { return Submitted(id: id, channels: states) }
         let results = await send(remote, sender: sender, logger: logger)
         await sender.client.shutdown()
         for result in results {
@@ -102,23 +119,20 @@ public struct AlertService: Sendable {
             case .retrying, .lost: break
             }
         }
-        let held = await record(results, answer: (id, Self.answer(id: id, states: states)), logger: logger)
+        let held = await record(results, answer: (id, Submitted(id: id, channels: states).json), logger: logger)
         // Not recorded (the store failed, or the claim lapsed): the lease runs out and a drain sends again.
         for result in results where !held.contains(result.claim.sendID) { states[result.claim.channel] = "pending" }
-        return Submitted(id: id, body: Self.answer(id: id, states: states))
-    }
-
-    /// `{"id": …, "channels": {"email": "sent", …}}`, channels in name order.
-    static func answer(id: UUID, states: [String: String]) -> String {
-        let channelJSON = states.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\"\($0.value)\"" }.joined(separator: ",")
-        return "{\"id\":\"\(id.uuidString.lowercased())\",\"channels\":{\(channelJSON)}}"
+        return Submitted(id: id, channels: states)
     }
 
     static func existing(key: String, on connection: PostgresConnection, logger: Logger) async throws -> Submitted? {
         let rows = try await connection.query(
-            "SELECT id, coalesce(response, '{\"id\":\"' || id::text || '\"}') FROM alerts WHERE idempotency_key = \(key)", logger: logger
+            "SELECT id, response FROM alerts WHERE idempotency_key = \(key)", logger: logger
         )
-        for try await (id, body) in rows.decode((UUID, String).self) { return Submitted(id: id, body: body) }
+        for try await (id, body) in rows.decode((UUID, String?).self) {
+            let channels = body.flatMap { try? JSONDecoder().decode(Submitted.self, from: Data($0.utf8)) }?.channels
+            return Submitted(id: id, channels: channels)
+        }
         return nil
     }
 

@@ -30,7 +30,7 @@ enum Server {
             functions: try FunctionCatalog.make(database: database, configuration: configuration, work: work),
             logger: logger,
             readiness: { _ in await database.ping(timeout: .seconds(2)) },
-            errorMapper: ErrorMapping.map,
+            errorMapper: Answers.error(for:),
             reporter: reporter
         )
     }

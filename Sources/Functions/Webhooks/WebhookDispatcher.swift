@@ -8,14 +8,25 @@ import Store
 /// `webhook-dispatch`'s rules: publish an event as one message and one delivery per subscribed endpoint in a
 /// single transaction, and drain due deliveries with bounded concurrency, retries and a full attempt record.
 public struct WebhookDispatcher: Sendable {
-    /// The answer to a publish (the first answer again for a repeated idempotency key).
-    public struct Published: Sendable, Equatable {
+    /// What a publish stored (the first publish's again for a repeated idempotency key).
+    public struct Published: Sendable, Equatable, Codable {
         /// The message id.
         public var id: UUID
         /// Deliveries created.
         public var deliveries: Int
-        /// The JSON answered.
-        public var body: String
+
+        /// Creates the record.
+        public init(id: UUID, deliveries: Int) {
+            self.id = id
+            self.deliveries = deliveries
+        }
+
+        /// Ids are written in lowercase, as everywhere else in the answers.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id.uuidString.lowercased(), forKey: .id)
+            try container.encode(deliveries, forKey: .deliveries)
+        }
     }
 
     /// What a drain did.
@@ -34,14 +45,6 @@ public struct WebhookDispatcher: Sendable {
         public var endpointsDisabled = 0
         /// Whether the drain stopped because its time budget ran out.
         public var budgetExhausted = false
-    }
-
-    /// Why an event cannot be published.
-    public enum Rejection: Error, Sendable, Equatable {
-        /// `type` is missing or malformed.
-        case invalidType
-        /// `data` is missing.
-        case missingData
     }
 
     let database: Database
@@ -63,13 +66,13 @@ public struct WebhookDispatcher: Sendable {
 
     /// Stores `{type, timestamp, data, metadata: {request_id}}` and a delivery per enabled, subscribed endpoint.
     public func publish(type: String, data: Data, idempotencyKey: String?, requestID: String?, logger: Logger) async throws -> Published {
-        guard EventTypeFilter.isValid(type), type != "*", !type.hasSuffix(".*") else { throw Rejection.invalidType }
+        guard EventTypeFilter.isValid(type), type != "*", !type.hasSuffix(".*") else { throw PublishRejection.invalidType }
         let now = clock.now()
         let id = UUID.random()
         let timestamp = ISO8601DateFormatter.webhook.string(from: now)
-        var payload = Data("{\"type\":\(Self.quoted(type)),\"timestamp\":\"\(timestamp)\",\"data\":".utf8)
+        var payload = Data("{\"type\":\(JSONText.quoted(type)),\"timestamp\":\"\(timestamp)\",\"data\":".utf8)
         payload.append(data)
-        payload.append(Data(",\"metadata\":{\"request_id\":\(requestID.map(Self.quoted) ?? "null")}}".utf8))
+        payload.append(Data(",\"metadata\":{\"request_id\":\(requestID.map(JSONText.quoted) ?? "null")}}".utf8))
         let sealed = try encryption.sealPayload(payload)
         let endpoints = self.endpoints
         return try await database.withTransaction { connection in
@@ -78,7 +81,8 @@ public struct WebhookDispatcher: Sendable {
             }
             let subscribed = try await endpoints.all(on: connection, logger: logger)
                 .filter { $0.enabled && EventTypeFilter.matches(type, filters: $0.eventTypes) }
-            let body = "{\"id\":\"\(id.uuidString.lowercased())\",\"deliveries\":\(subscribed.count)}"
+            let published = Published(id: id, deliveries: subscribed.count)
+            let body = String(decoding: try JSONEncoder.functions.encode(published), as: UTF8.self)
             let inserted = try await connection.query(
                 """
                 INSERT INTO webhook_messages (id, event_type, payload, payload_encrypted, idempotency_key, response, request_id, created_at)
@@ -103,22 +107,19 @@ public struct WebhookDispatcher: Sendable {
             }
             try await Counters.increment("webhook_messages_total", labels: [:], on: connection, logger: logger)
             try await Counters.increment("webhook_deliveries_created_total", by: Int64(subscribed.count), on: connection, logger: logger)
-            return Published(id: id, deliveries: subscribed.count, body: body)
+            return published
         }
     }
 
     static func existing(key: String, on connection: PostgresConnection, logger: Logger) async throws -> Published? {
         let rows = try await connection.query("SELECT id, response FROM webhook_messages WHERE idempotency_key = \(key)", logger: logger)
         for try await (id, body) in rows.decode((UUID, String).self) {
-            let deliveries = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["deliveries"] as? Int ?? 0
-            return Published(id: id, deliveries: deliveries, body: body)
+            let deliveries = (try? JSONDecoder().decode(Published.self, from: Data(body.utf8)))?.deliveries ?? 0
+            return Published(id: id, deliveries: deliveries)
         }
         return nil
     }
 
-    static func quoted(_ text: String) -> String {
-        String(decoding: (try? JSONEncoder.webhook.encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
-    }
 }
 
 extension WebhookDispatcher.DrainReport {
@@ -139,14 +140,5 @@ extension ISO8601DateFormatter {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter
-    }
-}
-
-extension JSONEncoder {
-    /// Strings without escaped slashes.
-    static var webhook: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return encoder
     }
 }

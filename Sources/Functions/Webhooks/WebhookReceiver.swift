@@ -39,24 +39,21 @@ public struct WebhookReceiver: Sendable {
         }
     }
 
-    /// The answer to send: the first answer again for a duplicate.
-    public struct Answer: Sendable, Equatable {
-        /// HTTP status (202 accepted, 200 ignored).
-        public var status: Int
-        /// JSON body.
-        public var body: String
-        /// How it was counted: accepted, ignored, duplicate.
-        public var outcome: String
-    }
+    /// What was stored for a request: the event's id and whether its type was accepted or ignored. A duplicate gets
+    /// the first request's receipt.
+    public struct Receipt: Sendable, Equatable {
+        /// Whether the source may send the event's type.
+        public enum Disposition: String, Sendable {
+            /// Stored for processing.
+            case accepted
+            /// Stored, but of a type the source may not send.
+            case ignored
+        }
 
-    /// Why a request is refused.
-    public enum Rejection: Error, Sendable, Equatable {
-        /// No enabled source has that slug (404).
-        case unknownSource
-        /// The signature is missing, wrong or its timestamp stale (401).
-        case badSignature(WebhookSignature.Failure)
-        /// The body is not JSON (400).
-        case notJSON
+        /// The event's row id.
+        public var id: UUID
+        /// Accepted or ignored.
+        public var disposition: Disposition
     }
 
     let database: Database
@@ -76,7 +73,7 @@ public struct WebhookReceiver: Sendable {
     ///
     /// One leased connection, two prepared round trips: the source, then one self-committing statement that stores
     /// the event and counts it (accepted, ignored, or duplicate). A refusal is recorded after the connection is back.
-    public func receive(slug: String, headers: Headers, body: Data, requestID: String?, logger: Logger) async throws -> Answer {
+    public func receive(slug: String, headers: Headers, body: Data, requestID: String?, logger: Logger) async throws -> Receipt {
         let now = clock.now()
         let sources = self.sources
         let encryption = self.encryption
@@ -99,36 +96,34 @@ public struct WebhookReceiver: Sendable {
             let eventType = payload.eventType ?? headers.eventType
             let messageID = Self.messageID(headers: headers, payloadID: payload.id, body: body)
             let allowed = source.allows(eventType)
-            let id = UUID.random()
-            let answer = allowed
-                ? Answer(status: 202, body: "{\"id\":\"\(id.uuidString.lowercased())\"}", outcome: "accepted")
-                : Answer(status: 200, body: "{\"id\":\"\(id.uuidString.lowercased())\",\"status\":\"ignored\"}", outcome: "ignored")
+            let receipt = Receipt(id: UUID.random(), disposition: allowed ? .accepted : .ignored)
+            let answer = Answers.received(receipt)
             let sealed = try encryption.sealPayload(body)
             let statement = StoreEventStatement(
-                id: id, sourceID: source.id, sourceSlug: source.slug, messageID: messageID, eventType: eventType,
-                status: allowed ? "accepted" : "ignored", payload: sealed.data, payloadEncrypted: sealed.encrypted, receivedAt: now,
-                requestID: requestID, responseStatus: answer.status, responseBody: answer.body, outcome: answer.outcome,
-                shard: Counters.randomShard()
+                id: receipt.id, sourceID: source.id, sourceSlug: source.slug, messageID: messageID, eventType: eventType,
+                status: receipt.disposition.rawValue, payload: sealed.data, payloadEncrypted: sealed.encrypted, receivedAt: now,
+                requestID: requestID, responseStatus: Int(answer.status.code), responseBody: answer.body,
+                outcome: receipt.disposition.rawValue, shard: Counters.randomShard()
             )
             var fresh = false
             for try await value in try await connection.execute(statement, logger: logger) { fresh = value }
-            if fresh { return .answered(answer) }
-            // A duplicate: answer as the first time (read with a fresh snapshot, so a concurrent first is seen).
+            if fresh { return .stored(receipt) }
+            // A duplicate: the first request's receipt (read with a fresh snapshot, so a concurrent first is seen).
             let first = try await connection.query(
-                "SELECT response_status, response_body FROM webhook_events WHERE source_id = \(source.id) AND message_id = \(messageID)",
+                "SELECT id, status FROM webhook_events WHERE source_id = \(source.id) AND message_id = \(messageID)",
                 logger: logger
             )
-            for try await (status, body) in first.decode((Int, String).self) {
-                return .answered(Answer(status: status, body: body, outcome: "duplicate"))
+            for try await (id, status) in first.decode((UUID, String).self) {
+                return .stored(Receipt(id: id, disposition: Receipt.Disposition(rawValue: status) ?? .accepted))
             }
-            return .answered(Answer(status: answer.status, body: answer.body, outcome: "duplicate"))
+            return .stored(receipt)
         }
         switch checked {
-        case .answered(let answer):
-            return answer
+        case .stored(let receipt):
+            return receipt
         case .unknownSource:
             try await count(outcome: "rejected", source: "unknown", logger: logger)
-            throw Rejection.unknownSource
+            throw ReceiveRejection.unknownSource
         case .badSignature(let slug, let error):
             try await database.withTransaction { connection in
                 try await AuditLog.record(
@@ -137,15 +132,15 @@ public struct WebhookReceiver: Sendable {
                 )
                 try await Counters.increment("webhook_received_total", labels: ["source": slug, "outcome": "rejected"], on: connection, logger: logger)
             }
-            throw Rejection.badSignature(error)
+            throw ReceiveRejection.badSignature(error)
         case .notJSON(let slug):
             try await count(outcome: "rejected", source: slug, logger: logger)
-            throw Rejection.notJSON
+            throw ReceiveRejection.notJSON
         }
     }
 
     private enum Checked: Sendable {
-        case answered(Answer)
+        case stored(Receipt)
         case unknownSource
         case badSignature(String, WebhookSignature.Failure)
         case notJSON(String)

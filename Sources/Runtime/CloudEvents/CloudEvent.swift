@@ -82,9 +82,9 @@ public enum CloudEventError: Error, Sendable, Equatable {
     case malformed(String)
 }
 
-extension CloudEventError: HTTPErrorConvertible {
+extension CloudEventError {
     /// A 400 with a stable code, naming the attribute but never echoing input.
-    public var httpError: HTTPError {
+    var httpError: HTTPError {
         switch self {
         case .missingAttribute(let name):
             return .badRequest("CloudEvent is missing the required attribute '\(name)'.", code: "malformed_cloudevent")

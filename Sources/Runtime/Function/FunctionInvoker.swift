@@ -106,10 +106,10 @@ public struct FunctionInvoker: Sendable {
             .response
     }
 
-    /// The single place where errors become responses.
+    /// The single place where errors become responses: the runtime's own (``HTTPError``, malformed CloudEvents),
+    /// then the functions' through `errorMapper`, else a generic 500.
     func response(for error: any Error, logger: Logger) -> FunctionResponse {
-        let mapped: HTTPError? =
-            (error as? HTTPError) ?? (error as? any HTTPErrorConvertible)?.httpError ?? errorMapper(error)
+        let mapped: HTTPError? = (error as? HTTPError) ?? (error as? CloudEventError)?.httpError ?? errorMapper(error)
         guard let mapped else {
             logger.error(
                 "unhandled error: \(String(describing: error))",

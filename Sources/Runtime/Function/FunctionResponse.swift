@@ -47,10 +47,10 @@ public struct FunctionResponse: Sendable {
 }
 
 extension JSONEncoder {
-    /// The encoder the runtime uses: no escaped slashes, keys in declaration order.
+    /// The one encoder for answers and stored JSON: no escaped slashes, keys sorted (stable bytes).
     public static var functions: JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return encoder
     }
 }

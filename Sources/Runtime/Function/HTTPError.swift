@@ -68,9 +68,3 @@ extension HTTPError {
     /// The generic 500 body: the detail of the cause only goes to the log.
     public static let internalError = HTTPError(.internalServerError, code: "internal_error", detail: "Internal server error.")
 }
-
-/// A domain error that knows its HTTP answer. Conform errors to it where they are mapped, in one place.
-public protocol HTTPErrorConvertible: Error {
-    /// The answer for this error.
-    var httpError: HTTPError { get }
-}
