@@ -36,7 +36,7 @@ struct AlertHarness: Sendable {
         await invoker.invoke(FunctionRequest(method: .post, path: "/", headers: [.contentType: "application/json"], body: Data(json.utf8)))
     }
 
-    func drain() async throws -> AlertService.DrainReport { try await service.drain(budget: .seconds(10), logger: TestDatabase.quietLogger) }
+    func drain() async throws -> DrainReport { try await service.drain(budget: .seconds(10), logger: TestDatabase.quietLogger) }
 
     static func alert(key: String? = nil, subject: String = "Drift detected on ward 3") -> String {
         let keyPart = key.map { #","idempotency_key":"\#($0)""# } ?? ""
@@ -198,7 +198,7 @@ struct SendAlertTests {
                 #expect(second.retrying == 1)
                 harness.clock.advance(seconds: 120)
                 let third = try await harness.drain()
-                #expect(third.sent == 1)
+                #expect(third.succeeded == 1)
                 #expect(sink.requests.count == 3)
             }
             var bad = AlertSettings.testing(.sendgrid, base: base)
@@ -229,7 +229,7 @@ struct SendAlertTests {
                 #expect((response.json["channels"] as? [String: String]) == ["email": "pending"])
                 harness.clock.advance(seconds: 30)
                 let report = try await harness.drain()
-                #expect(report.sent == 1)
+                #expect(report.succeeded == 1)
                 let errors = try await harness.database.withConnection { connection in
                     var rows: [String?] = []
                     for try await error in try await connection.query("SELECT error FROM alert_send_attempts ORDER BY attempt", logger: TestDatabase.quietLogger).decode(String?.self) { rows.append(error) }
@@ -264,7 +264,7 @@ struct SendAlertTests {
                 async let first = harness.drain()
                 async let second = harness.drain()
                 let reports = try await [first, second]
-                #expect(reports.map(\.sent).reduce(0, +) == 10)
+                #expect(reports.map(\.succeeded).reduce(0, +) == 10)
                 #expect(sink.requests.count == 20)
                 let subjects = sink.requests.dropFirst(10).compactMap { request -> String? in
                     (try? JSONSerialization.jsonObject(with: request.body) as? [String: Any])?["subject"] as? String

@@ -85,7 +85,7 @@ struct WebhookHarness: Sendable {
     }
 
     /// Drains with the injected clock.
-    func drain() async throws -> WebhookDispatcher.DrainReport {
+    func drain() async throws -> DrainReport {
         try await dispatcher.drain(budget: .seconds(20), logger: logger)
     }
 

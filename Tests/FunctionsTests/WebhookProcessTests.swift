@@ -43,14 +43,14 @@ struct WebhookProcessTests {
                 _ = try await database.withConnection { try await store.add(url: base + "/in", eventTypes: ["load.*"], description: "", on: $0, logger: TestDatabase.quietLogger) }
             }
             try await publish(300, port: ports[0])
-            let reports = try await withThrowingTaskGroup(of: WebhookDispatcher.DrainReport.self) { group in
+            let reports = try await withThrowingTaskGroup(of: DrainReport.self) { group in
                 for port in ports {
                     group.addTask {
                         let response = try await HTTPTestClient.send(port: port, method: "POST", path: "/drain", body: Data())
-                        return try JSONDecoder().decode(WebhookDispatcher.DrainReport.self, from: response.body)
+                        return try JSONDecoder().decode(DrainReport.self, from: response.body)
                     }
                 }
-                var all: [WebhookDispatcher.DrainReport] = []
+                var all: [DrainReport] = []
                 for try await report in group { all.append(report) }
                 return all
             }

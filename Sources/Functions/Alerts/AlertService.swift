@@ -24,6 +24,11 @@ public struct AlertService: Sendable {
             self.channels = channels
         }
 
+        /// The record for sends in `states`, by channel.
+        init(id: UUID, states: [String: WorkStatus]) {
+            self.init(id: id, channels: states.mapValues { $0 == .succeeded ? "sent" : ($0 == .pending ? "pending" : "failed") })
+        }
+
         /// Ids are written in lowercase, as everywhere else in the answers.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -33,20 +38,6 @@ public struct AlertService: Sendable {
 
         /// The JSON answered and stored for repeated keys.
         var json: String { String(decoding: (try? JSONEncoder.functions.encode(self)) ?? Data(), as: UTF8.self) }
-    }
-
-    /// What a drain did.
-    public struct DrainReport: Sendable, Equatable, Codable {
-        /// Sends claimed.
-        public var claimed = 0
-        /// Sent.
-        public var sent = 0
-        /// Will be retried.
-        public var retrying = 0
-        /// Failed for good.
-        public var failed = 0
-        /// Results dropped because the claim had lapsed.
-        public var lostClaims = 0
     }
 
     let database: Database
@@ -83,12 +74,12 @@ public struct AlertService: Sendable {
         let channels = self.channels
         let sendIDs = channels.map { _ in UUID.random() }
         let local = channels.map(sender.sendsLocally)
-        var states = Dictionary(uniqueKeysWithValues: zip(channels, local.map { $0 ? "sent" : "pending" }))
+        var states = Dictionary(uniqueKeysWithValues: zip(channels, local.map { $0 ? WorkStatus.succeeded : .pending }))
         let statement = SubmitAlertStatement(
             id: id, alert: alert, message: sealed.data, messageEncrypted: sealed.encrypted, requestID: requestID, now: now,
-            claimToken: token, leaseEnd: now.addingTimeInterval(Double(settings.lease.components.seconds)), sendIDs: sendIDs,
+            claimToken: token, leaseEnd: now.addingTimeInterval(settings.lease.seconds), sendIDs: sendIDs,
             channels: channels, shard: Counters.randomShard(), statuses: channels.map { states[$0]! },
-            answer: local.allSatisfy { $0 } ? Submitted(id: id, channels: states).json : nil
+            answer: local.allSatisfy { $0 } ? Submitted(id: id, states: states).json : nil
         )
         let fresh = try await database.withConnection { connection in
             var stored = 0
@@ -109,20 +100,16 @@ public struct AlertService: Sendable {
         // Local sends are on record as sent: write them (their outcome is not recorded again).
         for (claim, isLocal) in zip(claims, local) where isLocal { _ = await send(claim, sender: sender, logger: logger) }
         let remote = zip(claims, local).filter { !$0.1 }.map(\.0)
-        guard !remote.isEmpty else { return Submitted(id: id, channels: states) }
+        guard !remote.isEmpty else { return Submitted(id: id, states: states) }
         let results = await send(remote, sender: sender, logger: logger)
         await sender.client.shutdown()
         for result in results {
-            switch result.outcome.result {
-            case .sent: states[result.claim.channel] = "sent"
-            case .failed: states[result.claim.channel] = "failed"
-            case .retrying, .lost: break
-            }
+            if result.outcome.status != .pending { states[result.claim.channel] = result.outcome.status }
         }
-        let held = await record(results, answer: (id, Submitted(id: id, channels: states).json), logger: logger)
+        let held = await record(results, answer: (id, Submitted(id: id, states: states).json), logger: logger)
         // Not recorded (the store failed, or the claim lapsed): the lease runs out and a drain sends again.
-        for result in results where !held.contains(result.claim.sendID) { states[result.claim.channel] = "pending" }
-        return Submitted(id: id, channels: states)
+        for result in results where !held.contains(result.claim.sendID) { states[result.claim.channel] = .pending }
+        return Submitted(id: id, states: states)
     }
 
     static func existing(key: String, on connection: PostgresConnection, logger: Logger) async throws -> Submitted? {
@@ -152,27 +139,20 @@ public struct AlertService: Sendable {
                 if claims.isEmpty { break }
                 report.claimed += claims.count
                 // Each result is recorded as soon as its send ends, so a slow provider holds back nobody's record.
-                let outcomes = await withTaskGroup(of: AlertSendQueue.Result.self) { group in
+                let outcomes = await withTaskGroup(of: AttemptResult.self) { group in
                     for claim in claims {
                         group.addTask {
                             let results = await self.send([claim], sender: sender, logger: logger)
                             guard let result = results.first else { return .lost }
                             let held = await self.record(results, logger: logger)
-                            return held.contains(claim.sendID) ? result.outcome.result : .lost
+                            return held.contains(claim.sendID) ? result.outcome.status.result : .lost
                         }
                     }
-                    var all: [AlertSendQueue.Result] = []
+                    var all: [AttemptResult] = []
                     for await result in group { all.append(result) }
                     return all
                 }
-                for result in outcomes {
-                    switch result {
-                    case .sent: report.sent += 1
-                    case .retrying: report.retrying += 1
-                    case .failed: report.failed += 1
-                    case .lost: report.lostClaims += 1
-                    }
-                }
+                for result in outcomes { report.count(result) }
             }
         } catch {
             await client.shutdown()
@@ -232,7 +212,7 @@ public struct AlertService: Sendable {
                 : nil
             attempt = await sender.sendEmail(.init(to: claim.recipients, subject: "[\(claim.severity.uppercased())] \(claim.subject)", text: text, html: html, pdf: pdf), alertID: claim.alertID, logger: logger)
         }
-        var status = "sent"
+        var status = WorkStatus.succeeded
         var next: Date?
         var reason: String?
         var providerID: String?
@@ -240,19 +220,19 @@ public struct AlertService: Sendable {
         case .sent(let id):
             providerID = id
         case .failed(let why):
-            status = "failed"
+            status = .failed
             reason = why
         case .retry(let why, let retryAfter):
             reason = why
             if let due = settings.schedule.nextAttempt(after: claim.attempt, at: clock.now(), retryAfter: retryAfter) {
-                status = "pending"
+                status = .pending
                 next = due
             } else {
-                status = "failed"
+                status = .failed
             }
         }
         return AlertSendQueue.Outcome(
-            startedAt: startedAt, durationMilliseconds: Int(attempt.duration.components.seconds * 1000 + attempt.duration.components.attoseconds / 1_000_000_000_000_000),
+            startedAt: startedAt, durationMilliseconds: attempt.duration.wholeMilliseconds,
             statusCode: attempt.statusCode, status: status, nextAttemptAt: next, reason: reason, providerID: providerID
         )
     }

@@ -31,7 +31,10 @@ extension WebhookDispatcher {
                 if claims.isEmpty { break }
                 report.claimed += claims.count
                 let results = await send(claims, sender: sender, logger: logger)
-                for result in results { report.add(result) }
+                for recorded in results {
+                    report.count(recorded.result)
+                    if recorded.disabledEndpoint { report.endpointsDisabled += 1 }
+                }
             }
         } catch {
             await sender.shutdown()
@@ -42,17 +45,16 @@ extension WebhookDispatcher {
     }
 
     /// How one attempt ended, and whether it disabled its endpoint.
-    struct AttemptResult: Sendable {
-        enum Outcome: Sendable { case succeeded, retrying, failed, lost }
-        var outcome: Outcome
+    struct Recorded: Sendable {
+        var result: AttemptResult
         var disabledEndpoint = false
 
-        static let lost = AttemptResult(outcome: .lost)
+        static let lost = Recorded(result: .lost)
     }
 
     /// Sends every claim with a global bound and a per-endpoint bound on requests in flight, and records the
     /// results in batches: whatever finished while the previous batch was being written goes into the next one.
-    func send(_ claims: [DeliveryQueue.Claim], sender: WebhookSender, logger: Logger) async -> [AttemptResult] {
+    func send(_ claims: [DeliveryQueue.Claim], sender: WebhookSender, logger: Logger) async -> [Recorded] {
         // Round-robin across endpoints, so a batch dominated by one endpoint still serves the others first.
         var queues = Dictionary(grouping: claims, by: \.endpoint.id).values.map { Array($0) }
         var ordered: [DeliveryQueue.Claim] = []
@@ -67,7 +69,7 @@ extension WebhookDispatcher {
         return await withTaskGroup(of: SendEvent.self) { group in
             var inFlight: [UUID: Int] = [:]
             var total = 0
-            var results: [AttemptResult] = []
+            var results: [Recorded] = []
             var pending = ordered[...]
             var deferred: [DeliveryQueue.Claim] = []
             var unrecorded: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)] = []
@@ -111,12 +113,12 @@ extension WebhookDispatcher {
 
     enum SendEvent: Sendable {
         case attempted(DeliveryQueue.Claim, DeliveryQueue.Outcome?)
-        case recorded([AttemptResult])
+        case recorded([Recorded])
     }
 
     /// Writes a batch of results (one statement), then counts and audits endpoints that this batch disabled. A
     /// batch that cannot be written is logged and its claims left to lapse: another drain will retry them.
-    func record(_ batch: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)], logger: Logger) async -> [AttemptResult] {
+    func record(_ batch: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)], logger: Logger) async -> [Recorded] {
         let now = clock.now()
         let disableAfter = settings.disableAfter
         do {
@@ -124,11 +126,11 @@ extension WebhookDispatcher {
                 try await DeliveryQueue.finish(batch, now: now, disableAfter: disableAfter, on: connection, logger: logger)
             }
             var disabled = Set<UUID>()
-            let results = batch.map { claim, outcome -> AttemptResult in
+            let results = batch.map { claim, outcome -> Recorded in
                 guard let disabledNow = held[claim.deliveryID] else { return .lost }
-                let base = AttemptResult(outcome: outcome.succeeded ? .succeeded : (outcome.status == "pending" ? .retrying : .failed))
+                let base = Recorded(result: outcome.status.result)
                 guard disabledNow, disabled.insert(claim.endpoint.id).inserted else { return base }
-                return AttemptResult(outcome: base.outcome, disabledEndpoint: true)
+                return Recorded(result: base.result, disabledEndpoint: true)
             }
             for endpoint in disabled {
                 try await database.withTransaction { connection in
@@ -172,19 +174,16 @@ extension WebhookDispatcher {
         }
         let now = clock.now()
         var outcome = DeliveryQueue.Outcome(
-            startedAt: startedAt, durationMilliseconds: Int(result.duration.components.seconds * 1000 + result.duration.components.attoseconds / 1_000_000_000_000_000),
+            startedAt: startedAt, durationMilliseconds: result.duration.wholeMilliseconds,
             statusCode: result.statusCode, responseBody: result.responseBody.map { String($0.prefix(1024)) }, errorKind: result.errorKind,
-            status: "succeeded", nextAttemptAt: nil, disableEndpoint: nil, succeeded: result.succeeded
+            status: result.succeeded ? .succeeded : .failed, nextAttemptAt: nil, disableEndpoint: nil
         )
         if !result.succeeded {
             if result.statusCode == 410 {
-                outcome.status = "failed"
                 outcome.disableEndpoint = "endpoint answered 410 Gone"
             } else if let next = settings.schedule.nextAttempt(after: claim.attempt, at: now, retryAfter: result.retryAfter) {
-                outcome.status = "pending"
+                outcome.status = .pending
                 outcome.nextAttemptAt = next
-            } else {
-                outcome.status = "failed"
             }
         }
         return outcome

@@ -29,24 +29,6 @@ public struct WebhookDispatcher: Sendable {
         }
     }
 
-    /// What a drain did.
-    public struct DrainReport: Sendable, Equatable, Codable {
-        /// Deliveries claimed.
-        public var claimed = 0
-        /// Attempts that got a 2xx.
-        public var succeeded = 0
-        /// Attempts that failed and will be retried.
-        public var retrying = 0
-        /// Deliveries that failed for good.
-        public var failed = 0
-        /// Results dropped because the claim had lapsed.
-        public var lostClaims = 0
-        /// Endpoints disabled by this drain.
-        public var endpointsDisabled = 0
-        /// Whether the drain stopped because its time budget ran out.
-        public var budgetExhausted = false
-    }
-
     let database: Database
     let endpoints: WebhookEndpointStore
     let encryption: FieldEncryption
@@ -120,18 +102,6 @@ public struct WebhookDispatcher: Sendable {
         return nil
     }
 
-}
-
-extension WebhookDispatcher.DrainReport {
-    mutating func add(_ result: WebhookDispatcher.AttemptResult) {
-        switch result.outcome {
-        case .succeeded: succeeded += 1
-        case .retrying: retrying += 1
-        case .failed: failed += 1
-        case .lost: lostClaims += 1
-        }
-        if result.disabledEndpoint { endpointsDisabled += 1 }
-    }
 }
 
 extension ISO8601DateFormatter {

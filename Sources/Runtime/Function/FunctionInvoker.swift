@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Primitives
 public import Logging
 
 /// The one path every invocation takes, from the server, the local runner and the tests alike.
@@ -126,12 +127,5 @@ public struct FunctionInvoker: Sendable {
             logger.info("request rejected: \(mapped.code)", metadata: ["status": .stringConvertible(mapped.status.code), "code": .string(mapped.code)])
         }
         return mapped.response
-    }
-}
-
-extension Duration {
-    /// The duration in milliseconds, for logs and measurements.
-    public var milliseconds: Double {
-        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
     }
 }

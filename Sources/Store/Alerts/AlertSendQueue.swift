@@ -4,8 +4,8 @@ import Logging
 import PostgresNIO
 import Primitives
 
-/// `alert_sends` as a queue, claimed and finished exactly like webhook deliveries (short claiming
-/// transactions, `FOR UPDATE SKIP LOCKED`, a lease and a claim token; results written only by the holder).
+/// Alert sends on the one leased ``WorkQueue``: what a claimed send carries, and the batched finish that records
+/// attempts, counters and the alert's answer under the claim.
 package enum AlertSendQueue {
     package struct Claim: Sendable {
         package var sendID: UUID
@@ -54,13 +54,11 @@ package enum AlertSendQueue {
         }
     }
 
-    package enum Result: Sendable { case sent, retrying, failed, lost }
-
     package struct Outcome: Sendable {
         var startedAt: Date
         var durationMilliseconds: Int
         var statusCode: Int?
-        var status: String
+        package var status: WorkStatus
         var nextAttemptAt: Date?
         var reason: String?
         var providerID: String?
@@ -70,7 +68,7 @@ package enum AlertSendQueue {
             startedAt: Date,
             durationMilliseconds: Int,
             statusCode: Int? = nil,
-            status: String,
+            status: WorkStatus,
             nextAttemptAt: Date? = nil,
             reason: String? = nil,
             providerID: String? = nil
@@ -84,47 +82,35 @@ package enum AlertSendQueue {
             self.providerID = providerID
         }
 
-        /// The `alert_sends_total` outcome label.
-        var counterLabel: String { status == "sent" ? "sent" : (status == "pending" ? "retrying" : "failed") }
-
-        package var result: Result { status == "sent" ? .sent : (status == "pending" ? .retrying : .failed) }
+        /// The `alert_sends_total` outcome label (`sent`, `retrying`, `failed`).
+        var counterLabel: String { status == .succeeded ? "sent" : status.result.rawValue }
     }
 
+    /// Claims up to `limit` due sends (``WorkQueue/alertSends``) and reads what sending them needs: the alert.
     package static func claim(limit: Int, now: Date, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [Claim] {
-        let token = UUID.random()
-        let leaseEnd = now.addingTimeInterval(Double(lease.components.seconds))
+        let claim = try await WorkQueue.alertSends.claim(limit: limit, now: now, lease: lease, on: connection, logger: logger)
+        guard !claim.items.isEmpty else { return [] }
         let rows = try await connection.query(
             """
-            WITH due AS (
-                SELECT s.id, s.claim_token IS NOT NULL AS lapsed, s.claimed_until FROM alert_sends s
-                WHERE s.status = 'pending' AND s.next_attempt_at <= \(now)
-                  AND (s.claimed_until IS NULL OR s.claimed_until < \(now))
-                ORDER BY s.next_attempt_at LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-            ), claimed AS (
-                UPDATE alert_sends s SET claim_token = \(token), claimed_until = \(leaseEnd), attempts = s.attempts + 1
-                FROM due WHERE s.id = due.id
-                RETURNING s.id, s.alert_id, s.channel, s.attempts, due.lapsed, due.claimed_until
-            ), lost AS (
-                INSERT INTO alert_send_attempts (send_id, attempt, started_at, duration_ms, error)
-                SELECT id, attempts - 1, claimed_until, 0, 'lease_expired' FROM claimed WHERE lapsed AND attempts > 1
-                ON CONFLICT (send_id, attempt) DO NOTHING
-            )
-            SELECT c.id, c.alert_id, c.channel, c.attempts, a.severity, a.alert_type, a.subject, a.message, a.message_encrypted,
-                a.recipients, a.links, a.created_at
-            FROM claimed c JOIN alerts a ON a.id = c.alert_id
+            SELECT s.id, s.alert_id, s.channel, a.severity, a.alert_type, a.subject, a.message, a.message_encrypted, a.recipients,
+                a.links, a.created_at
+            FROM alert_sends s JOIN alerts a ON a.id = s.alert_id
+            WHERE s.id = ANY(\(claim.items.map(\.id)))
             """,
             logger: logger
         )
+        let attempts = Dictionary(claim.items.map { ($0.id, $0.attempt) }) { first, _ in first }
         var claims: [Claim] = []
         for try await row in rows {
-            let (id, alert, channel, attempt, severity, type, subject, message, encrypted, recipients, links, created) = try row.decode(
-                (UUID, UUID, String, Int, String, String, String, Data, Bool, [String], [String], Date).self
+            let (id, alert, channel, severity, type, subject, message, encrypted, recipients, links, created) = try row.decode(
+                (UUID, UUID, String, String, String, String, Data, Bool, [String], [String], Date).self
             )
+            guard let attempt = attempts[id] else { continue }
             claims.append(
                 Claim(
-                    sendID: id, alertID: alert, channel: channel, attempt: attempt, claimToken: token, severity: severity, alertType: type,
-                    subject: subject, message: message, messageEncrypted: encrypted, recipients: recipients, links: links, createdAt: created
+                    sendID: id, alertID: alert, channel: channel, attempt: attempt, claimToken: claim.token, severity: severity,
+                    alertType: type, subject: subject, message: message, messageEncrypted: encrypted, recipients: recipients,
+                    links: links, createdAt: created
                 )
             )
         }
@@ -142,7 +128,7 @@ package enum AlertSendQueue {
         precondition(results.allSatisfy { $0.claim.claimToken == token }, "one statement finishes one claim")
         let statement = FinishSendsStatement(
             claimToken: token, sendIDs: results.map(\.claim.sendID), attempts: results.map(\.claim.attempt),
-            statuses: results.map(\.outcome.status),
+            statuses: results.map { WorkQueue.alertSends.spelling(of: $0.outcome.status) },
             nextAttempts: results.map { $0.outcome.nextAttemptAt ?? FinishSendsStatement.none },
             reasons: results.map { $0.outcome.reason ?? "" }, providerIDs: results.map { $0.outcome.providerID ?? "" },
             startedAts: results.map(\.outcome.startedAt), durations: results.map(\.outcome.durationMilliseconds),
@@ -210,8 +196,8 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
     var sendIDs: [UUID]
     var channels: [String]
     var shard: Int16
-    /// Per send: `pending` (tried by the caller under the claim) or `sent` (made locally after the commit).
-    var statuses: [String]
+    /// Per send: pending (tried by the caller under the claim) or succeeded (made locally after the commit).
+    var statuses: [WorkStatus]
     /// The answer, when it is already known (every send local).
     var answer: String?
 
@@ -228,7 +214,7 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
         sendIDs: [UUID],
         channels: [String],
         shard: Int16,
-        statuses: [String],
+        statuses: [WorkStatus],
         answer: String? = nil
     ) {
         self.id = id
@@ -264,7 +250,7 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
         bindings.append(sendIDs)
         bindings.append(channels)
         bindings.append(shard)
-        bindings.append(statuses)
+        bindings.append(statuses.map(WorkQueue.alertSends.spelling(of:)))
         bindings.append(answer)
         return bindings
     }

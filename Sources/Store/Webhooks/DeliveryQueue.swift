@@ -4,9 +4,8 @@ import Logging
 import PostgresNIO
 import Primitives
 
-/// PostgreSQL as the delivery queue: short claiming transactions with `FOR UPDATE SKIP LOCKED`, a lease and
-/// a claim token; the HTTP call happens outside any transaction; a result is written only by the holder of
-/// the current claim. A crashed drain's deliveries come back when their lease ends.
+/// Webhook deliveries on the one leased ``WorkQueue``: what a claimed delivery carries, and the batched finish that
+/// records attempts, counters and endpoint failure streaks under the claim.
 package enum DeliveryQueue {
     /// A claimed delivery with what is needed to send it.
     package struct Claim: Sendable {
@@ -19,8 +18,8 @@ package enum DeliveryQueue {
         var claimToken: UUID
     }
 
-    /// Claims up to `limit` due deliveries of enabled endpoints. A delivery whose previous claim lapsed gets
-    /// that attempt recorded as `lease_expired`, so every attempt number is used exactly once.
+    /// Claims up to `limit` due deliveries of enabled endpoints (``WorkQueue/webhookDeliveries``) and reads what
+    /// sending them needs: the message's payload and the endpoint.
     package static func claim(
         limit: Int,
         now: Date,
@@ -29,42 +28,27 @@ package enum DeliveryQueue {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [Claim] {
-        let token = UUID.random()
-        let leaseEnd = now.addingTimeInterval(Double(lease.components.seconds))
+        let claim = try await WorkQueue.webhookDeliveries.claim(limit: limit, now: now, lease: lease, on: connection, logger: logger)
+        guard !claim.items.isEmpty else { return [] }
         let rows = try await connection.query(
             """
-            WITH due AS (
-                SELECT d.id, d.claim_token IS NOT NULL AS lapsed, d.claimed_until
-                FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                WHERE d.status = 'pending' AND d.next_attempt_at <= \(now)
-                  AND (d.claimed_until IS NULL OR d.claimed_until < \(now)) AND e.enabled
-                ORDER BY d.next_attempt_at
-                LIMIT \(limit)
-                FOR UPDATE OF d SKIP LOCKED
-            ), claimed AS (
-                UPDATE webhook_deliveries d SET claim_token = \(token), claimed_until = \(leaseEnd), attempts = d.attempts + 1
-                FROM due WHERE d.id = due.id
-                RETURNING d.id, d.message_id, d.endpoint_id, d.attempts, due.lapsed, due.claimed_until
-            ), lost AS (
-                INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, error_kind)
-                SELECT id, attempts - 1, claimed_until, 0, 'lease_expired' FROM claimed WHERE lapsed AND attempts > 1
-                ON CONFLICT (delivery_id, attempt) DO NOTHING
-            )
-            SELECT c.id, c.message_id, c.endpoint_id, c.attempts, m.payload, m.payload_encrypted
-            FROM claimed c JOIN webhook_messages m ON m.id = c.message_id
+            SELECT d.id, d.message_id, d.endpoint_id, m.payload, m.payload_encrypted
+            FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message_id
+            WHERE d.id = ANY(\(claim.items.map(\.id)))
             """,
             logger: logger
         )
-        var claimed: [(UUID, UUID, UUID, Int, Data, Bool)] = []
-        for try await row in rows.decode((UUID, UUID, UUID, Int, Data, Bool).self) { claimed.append(row) }
-        guard !claimed.isEmpty else { return [] }
-        let endpointIDs = Array(Set(claimed.map(\.2)))
+        var details: [UUID: (message: UUID, endpoint: UUID, payload: Data, encrypted: Bool)] = [:]
+        for try await (id, message, endpoint, payload, encrypted) in rows.decode((UUID, UUID, UUID, Data, Bool).self) {
+            details[id] = (message, endpoint, payload, encrypted)
+        }
+        let endpointIDs = Array(Set(details.values.map(\.endpoint)))
         let byID = Dictionary(try await endpoints.find(ids: endpointIDs, on: connection, logger: logger).map { ($0.id, $0) }) { first, _ in first }
-        return claimed.compactMap { delivery, message, endpointID, attempt, payload, encrypted in
-            guard let endpoint = byID[endpointID] else { return nil }
+        return claim.items.compactMap { item in
+            guard let detail = details[item.id], let endpoint = byID[detail.endpoint] else { return nil }
             return Claim(
-                deliveryID: delivery, messageID: message, endpoint: endpoint, attempt: attempt, payload: payload,
-                payloadEncrypted: encrypted, claimToken: token
+                deliveryID: item.id, messageID: detail.message, endpoint: endpoint, attempt: item.attempt, payload: detail.payload,
+                payloadEncrypted: detail.encrypted, claimToken: claim.token
             )
         }
     }
@@ -76,12 +60,14 @@ package enum DeliveryQueue {
         var statusCode: Int?
         var responseBody: String?
         var errorKind: String?
-        /// `succeeded`, `failed` (no attempts left or endpoint gone) or `pending` (retry at `nextAttemptAt`).
-        package var status: String
+        /// Succeeded, failed (no attempts left or endpoint gone) or pending (retry at `nextAttemptAt`).
+        package var status: WorkStatus
         package var nextAttemptAt: Date?
         /// Disable the endpoint with this reason (410, or failing for too long).
         package var disableEndpoint: String?
-        package var succeeded: Bool
+
+        /// Whether the endpoint took it (2xx).
+        var succeeded: Bool { status == .succeeded }
 
         /// Creates a value from its fields.
         package init(
@@ -90,10 +76,9 @@ package enum DeliveryQueue {
             statusCode: Int? = nil,
             responseBody: String? = nil,
             errorKind: String? = nil,
-            status: String,
+            status: WorkStatus,
             nextAttemptAt: Date? = nil,
-            disableEndpoint: String? = nil,
-            succeeded: Bool
+            disableEndpoint: String? = nil
         ) {
             self.startedAt = startedAt
             self.durationMilliseconds = durationMilliseconds
@@ -103,7 +88,6 @@ package enum DeliveryQueue {
             self.status = status
             self.nextAttemptAt = nextAttemptAt
             self.disableEndpoint = disableEndpoint
-            self.succeeded = succeeded
         }
     }
 

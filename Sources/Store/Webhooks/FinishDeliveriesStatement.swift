@@ -103,7 +103,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
     init(_ results: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)], now: Date, disableAfter: Double) {
         deliveryIDs = results.map(\.claim.deliveryID)
         claimToken = results.first?.claim.claimToken ?? UUID.random()
-        statuses = results.map(\.outcome.status)
+        statuses = results.map { WorkQueue.webhookDeliveries.spelling(of: $0.outcome.status) }
         nextAttempts = results.map { $0.outcome.nextAttemptAt ?? Self.none }
         statusCodes = results.map { $0.outcome.statusCode ?? 0 }
         errorKinds = results.map { $0.outcome.errorKind ?? "" }
@@ -112,7 +112,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
         durations = results.map(\.outcome.durationMilliseconds)
         hasResponseBody = results.map { $0.outcome.responseBody != nil }
         responseBodies = results.map { $0.outcome.responseBody ?? "" }
-        counterOutcomes = results.map { $0.outcome.succeeded ? "succeeded" : ($0.outcome.status == "pending" ? "retrying" : "failed") }
+        counterOutcomes = results.map { $0.outcome.status.result.rawValue }
         self.now = now
         shard = Counters.randomShard()
         succeeded = results.map(\.outcome.succeeded)
