@@ -136,6 +136,7 @@ let package = Package(
             dependencies: [
                 "Functions", "Runtime", "Domain", "Store", "Outbound", "Primitives", "TestSupport",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),

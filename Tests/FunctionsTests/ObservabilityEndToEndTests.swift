@@ -29,13 +29,15 @@ struct ObservabilityEndToEndTests {
             #expect(dsn.envelopeURL == "http://127.0.0.1:\(port)/api/42/envelope/")
             var quiet = Logger(label: "sentry")
             quiet.logLevel = .critical
+            let providers = ProviderClient()
             let reporter = SentryReporter(
-                dsn: dsn, facts: .init(release: "1.2.3", environment: "test", service: "login", revision: "login-7"), logger: quiet
+                dsn: dsn, facts: .init(release: "1.2.3", environment: "test", service: "login", revision: "login-7"), providers: providers,
+                logger: quiet
             )
             let invoker = FunctionInvoker(
                 registry: try FunctionRegistry(functions: [Exploding()], target: "exploding"), logger: quiet, reporter: reporter
             )
-            let group = ServiceGroup(services: [reporter], logger: quiet)
+            let group = ServiceGroup(services: [providers, reporter], logger: quiet)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 let response = await invoker.invoke(
@@ -80,7 +82,7 @@ struct ObservabilityEndToEndTests {
             ])
             configuration.database = nil
             let logger = Logger(label: "phi") { CloudLogHandler(label: $0, level: .debug, settings: .init(), output: logs) }
-            let runtime = try Server.makeRuntime(configuration: configuration, database: database, logger: logger)
+            let runtime = try Server.makeRuntime(configuration: configuration, database: database, providers: .forTests, logger: logger)
             let payload = #"{"username":"Jane Doe jane.doe@example.com","password":"123-45-6789","note":"born 1980-02-29, call (555) 867-5309, MRN 99887766"}"#
             let requests: [FunctionRequest] = [
                 FunctionRequest(method: .post, path: "/login/", headers: [.contentType: "application/json"], body: Data(payload.utf8)),

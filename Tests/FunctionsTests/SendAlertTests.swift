@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import Logging
+import Outbound
 import Runtime
 import Store
 import Testing
@@ -20,7 +21,7 @@ struct AlertHarness: Sendable {
         let clock = TestClock()
         self.clock = clock
         let encryption = try FieldEncryption(key: WebhookHarness.fernetKey, realDataMode: realDataMode)
-        self.service = AlertService(database: database, settings: settings, encryption: encryption, clock: clock.clock)
+        self.service = AlertService(database: database, settings: settings, encryption: encryption, providers: .forTests, clock: clock.clock)
         var logger = Logger(label: "alert-test")
         logger.logLevel = .critical
         self.invoker = FunctionInvoker(

@@ -44,10 +44,12 @@ public struct AlertService: Sendable {
     let settings: AlertSettings
     let encryption: FieldEncryption
     let clock: WallClock
+    let providers: ProviderClient
 
-    /// Creates the service.
-    public init(database: Database, settings: AlertSettings, encryption: FieldEncryption, clock: WallClock = .system) {
+    /// Creates the service; `providers` is the process's one provider client.
+    public init(database: Database, settings: AlertSettings, encryption: FieldEncryption, providers: ProviderClient, clock: WallClock = .system) {
         self.database = database
+        self.providers = providers
         self.settings = settings
         self.encryption = encryption
         self.clock = clock
@@ -70,7 +72,7 @@ public struct AlertService: Sendable {
         let id = UUID.random()
         let token = UUID.random()
         let sealed = try encryption.sealPayload(Data(alert.message.utf8))
-        let sender = ChannelSender(settings: settings, client: LazyHTTPClient(settings: settings))
+        let sender = ChannelSender(settings: settings, client: providers)
         let channels = self.channels
         let sendIDs = channels.map { _ in UUID.random() }
         let local = channels.map(sender.sendsLocally)
@@ -102,7 +104,6 @@ public struct AlertService: Sendable {
         let remote = zip(claims, local).filter { !$0.1 }.map(\.0)
         guard !remote.isEmpty else { return Submitted(id: id, states: states) }
         let results = await send(remote, sender: sender, logger: logger)
-        await sender.client.shutdown()
         for result in results {
             if result.outcome.status != .pending { states[result.claim.channel] = result.outcome.status }
         }
@@ -126,39 +127,32 @@ public struct AlertService: Sendable {
     /// Sends what is due, with the same claims as webhook deliveries.
     public func drain(budget: Duration? = nil, logger: Logger) async throws -> DrainReport {
         let deadline = ContinuousClock.now + (budget ?? settings.drainBudget)
-        let client = LazyHTTPClient(settings: settings)
-        let sender = ChannelSender(settings: settings, client: client)
+        let sender = ChannelSender(settings: settings, client: providers)
         var report = DrainReport()
-        do {
-            while ContinuousClock.now < deadline {
-                let now = clock.now()
-                let lease = settings.lease
-                let claims = try await database.withTransaction { connection in
-                    try await AlertSendQueue.claim(limit: 50, now: now, lease: lease, on: connection, logger: logger)
-                }
-                if claims.isEmpty { break }
-                report.claimed += claims.count
-                // Each result is recorded as soon as its send ends, so a slow provider holds back nobody's record.
-                let outcomes = await withTaskGroup(of: AttemptResult.self) { group in
-                    for claim in claims {
-                        group.addTask {
-                            let results = await self.send([claim], sender: sender, logger: logger)
-                            guard let result = results.first else { return .lost }
-                            let held = await self.record(results, logger: logger)
-                            return held.contains(claim.sendID) ? result.outcome.status.result : .lost
-                        }
-                    }
-                    var all: [AttemptResult] = []
-                    for await result in group { all.append(result) }
-                    return all
-                }
-                for result in outcomes { report.count(result) }
+        while ContinuousClock.now < deadline {
+            let now = clock.now()
+            let lease = settings.lease
+            let claims = try await database.withTransaction { connection in
+                try await AlertSendQueue.claim(limit: 50, now: now, lease: lease, on: connection, logger: logger)
             }
-        } catch {
-            await client.shutdown()
-            throw error
+            if claims.isEmpty { break }
+            report.claimed += claims.count
+            // Each result is recorded as soon as its send ends, so a slow provider holds back nobody's record.
+            let outcomes = await withTaskGroup(of: AttemptResult.self) { group in
+                for claim in claims {
+                    group.addTask {
+                        let results = await self.send([claim], sender: sender, logger: logger)
+                        guard let result = results.first else { return .lost }
+                        let held = await self.record(results, logger: logger)
+                        return held.contains(claim.sendID) ? result.outcome.status.result : .lost
+                    }
+                }
+                var all: [AttemptResult] = []
+                for await result in group { all.append(result) }
+                return all
+            }
+            for result in outcomes { report.count(result) }
         }
-        await client.shutdown()
         return report
     }
 

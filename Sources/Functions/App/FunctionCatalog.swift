@@ -1,4 +1,5 @@
 import Domain
+import Outbound
 import Runtime
 import Store
 
@@ -10,7 +11,9 @@ enum FunctionCatalog {
 
     /// Builds the functions this process serves: the `FUNCTION_TARGET` alone, or all of them. Each one's
     /// settings are required only when it is served (webhook-receive never needs `SECRET_KEY`).
-    static func make(database: Database, configuration: AppConfiguration, work: PasswordWork = .shared) throws -> [any HTTPFunction] {
+    static func make(
+        database: Database, configuration: AppConfiguration, providers: ProviderClient, work: PasswordWork = .shared
+    ) throws -> [any HTTPFunction] {
         let target = configuration.runtime.functionTarget
         if let target, !names.contains(target) { throw UnknownFunctionError(target: target, known: names) }
         func served(_ name: String) -> Bool { target == nil || target == name }
@@ -41,7 +44,9 @@ enum FunctionCatalog {
         if served("send-alert") {
             functions.append(
                 SendAlert(
-                    alerts: AlertService(database: database, settings: configuration.alerts, encryption: configuration.encryption),
+                    alerts: AlertService(
+                        database: database, settings: configuration.alerts, encryption: configuration.encryption, providers: providers
+                    ),
                     access: access,
                     defaultRecipients: configuration.alerts.defaultRecipients
                 )

@@ -21,13 +21,14 @@ enum Server {
     static func makeRuntime(
         configuration: AppConfiguration,
         database: Database,
+        providers: ProviderClient,
         work: PasswordWork = .shared,
         reporter: (any ErrorReporter)? = nil,
         logger: Logger
     ) throws -> FunctionsRuntime {
         try FunctionsRuntime(
             configuration: configuration.runtime,
-            functions: try FunctionCatalog.make(database: database, configuration: configuration, work: work),
+            functions: try FunctionCatalog.make(database: database, configuration: configuration, providers: providers, work: work),
             logger: logger,
             readiness: { _ in await database.ping(timeout: .seconds(2)) },
             errorMapper: Answers.error(for:),
@@ -46,11 +47,17 @@ enum Server {
         let database = try Database(configuration: databaseConfiguration, logger: Logger(label: "postgres"), callTimeout: databaseConfiguration.callTimeout)
         // Password hashing gets its own small pool, a service like the others so shutdown stops it cleanly.
         let work = PasswordWork(threads: min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4))
-        let sentry = configuration.sentry.map { SentryReporter(dsn: $0, facts: configuration.sentryFacts, logger: Logger(label: "sentry")) }
-        let runtime = try makeRuntime(configuration: configuration, database: database, work: work, reporter: sentry, logger: logger)
+        // One client for every provider (email, Slack, Sentry); listed before Sentry, so it shuts down after it.
+        let providers = ProviderClient()
+        let sentry = configuration.sentry.map {
+            SentryReporter(dsn: $0, facts: configuration.sentryFacts, providers: providers, logger: Logger(label: "sentry"))
+        }
+        let runtime = try makeRuntime(
+            configuration: configuration, database: database, providers: providers, work: work, reporter: sentry, logger: logger
+        )
         // The pool opens its connections (all of DB_POOL_SIZE by default) once the port is open, so start-up does
         // not wait on them; unless migrations must run first, which need it before serving.
-        let services: [any Service] = (migrate ? [database.service] : []) + [work] + (sentry.map { [$0] } ?? [])
+        let services: [any Service] = (migrate ? [database.service] : []) + [work, providers] + (sentry.map { [$0] } ?? [])
         try await runtime.run(
             services: services,
             afterListening: migrate ? [] : [database.service],

@@ -24,10 +24,10 @@ package struct ChannelSender: Sendable {
     }
 
     let settings: AlertSettings
-    package let client: LazyHTTPClient
+    package let client: ProviderClient
 
     /// A sender for `settings` over `client`.
-    package init(settings: AlertSettings, client: LazyHTTPClient) {
+    package init(settings: AlertSettings, client: ProviderClient) {
         self.settings = settings
         self.client = client
     }

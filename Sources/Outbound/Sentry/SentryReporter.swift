@@ -62,10 +62,12 @@ public final class SentryReporter: Service {
     private let stream: AsyncStream<Data>
     private let continuation: AsyncStream<Data>.Continuation
     private let logger: Logger
+    private let providers: ProviderClient
 
-    /// A reporter for `dsn`.
-    public init(dsn: DSN, facts: Facts, logger: Logger) {
+    /// A reporter for `dsn`, sending through the process's provider client.
+    public init(dsn: DSN, facts: Facts, providers: ProviderClient, logger: Logger) {
         self.dsn = dsn
+        self.providers = providers
         self.facts = facts
         self.logger = logger
         (stream, continuation) = AsyncStream.makeStream(of: Data.self, bufferingPolicy: .bufferingNewest(100))
@@ -107,10 +109,7 @@ public final class SentryReporter: Service {
 
     /// Sends queued events until shutdown.
     public func run() async throws {
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(2), read: .seconds(5)))
-        )
+        let client = providers.client
         var pausedUntil = ContinuousClock.now
         await withGracefulShutdownHandler {
             for await envelope in stream {
@@ -136,6 +135,5 @@ public final class SentryReporter: Service {
         } onGracefulShutdown: {
             self.continuation.finish()
         }
-        try? await client.shutdown()
     }
 }
