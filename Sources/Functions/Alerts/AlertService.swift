@@ -37,7 +37,7 @@ public struct AlertService: Sendable {
         }
 
         /// The JSON answered and stored for repeated keys.
-        var json: String { String(decoding: (try? JSONEncoder.functions.encode(self)) ?? Data(), as: UTF8.self) }
+        var json: String { String(decoding: (try? JSONEncoder.stable.encode(self)) ?? Data(), as: UTF8.self) }
     }
 
     let database: Database

@@ -64,7 +64,7 @@ public struct WebhookDispatcher: Sendable {
             let subscribed = try await endpoints.all(on: connection, logger: logger)
                 .filter { $0.enabled && EventTypeFilter.matches(type, filters: $0.eventTypes) }
             let published = Published(id: id, deliveries: subscribed.count)
-            let body = String(decoding: try JSONEncoder.functions.encode(published), as: UTF8.self)
+            let body = String(decoding: try JSONEncoder.stable.encode(published), as: UTF8.self)
             let inserted = try await connection.query(
                 """
                 INSERT INTO webhook_messages (id, event_type, payload, payload_encrypted, idempotency_key, response, request_id, created_at)

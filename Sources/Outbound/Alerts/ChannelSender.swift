@@ -99,35 +99,30 @@ package struct ChannelSender: Sendable {
                 headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", "multipart/form-data; boundary=\(boundary)")],
                 body: body, started: started, logger: logger
             ) { status, data, headers in
-                let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-                return (status == 200 ? json?["id"] as? String : json?["message"] as? String)
+                let answer = try? JSONDecoder().decode(MailgunAnswer.self, from: data)
+                return status == 200 ? answer?.id : answer?.message
             }
         case .sendgrid:
             guard let key = settings.sendgridAPIKey else {
                 return Attempt(outcome: .failed(reason: "SENDGRID_API_KEY is required"), statusCode: nil, duration: .zero)
             }
-            var message: [String: Any] = [
-                "personalizations": [["to": email.to.map { ["email": $0] }]],
-                "from": ["email": settings.from],
-                "subject": email.subject,
-                "content": [["type": "text/plain", "value": email.text], ["type": "text/html", "value": email.html]],
-            ]
-            if let pdf = email.pdf {
-                message["attachments"] = [[
-                    "content": pdf.base64EncodedString(), "type": "application/pdf",
-                    "filename": "alert-\(alertID.uuidString.lowercased()).pdf", "disposition": "attachment",
-                ]]
-            }
-            let body = (try? JSONSerialization.data(withJSONObject: message, options: [.withoutEscapingSlashes])) ?? Data()
+            let message = SendGridMail(
+                personalizations: [.init(to: email.to.map { .init(email: $0) })],
+                from: .init(email: settings.from),
+                subject: email.subject,
+                content: [.init(type: "text/plain", value: email.text), .init(type: "text/html", value: email.html)],
+                attachments: email.pdf.map { pdf in
+                    [.init(content: pdf.base64EncodedString(), type: "application/pdf", filename: "alert-\(alertID.uuidString.lowercased()).pdf", disposition: "attachment")]
+                }
+            )
+            let body = (try? JSONEncoder.stable.encode(message)) ?? Data()
             return await post(
                 url: "\(settings.sendgridBaseURL)/v3/mail/send",
                 headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")],
                 body: body, started: started, logger: logger
             ) { status, data, headers in
                 if status == 202 { return headers.first(name: "X-Message-Id") }
-                let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-                let errors = json?["errors"] as? [[String: Any]]
-                return errors?.compactMap { $0["message"] as? String }.joined(separator: "; ")
+                return (try? JSONDecoder().decode(SendGridMail.Errors.self, from: data))?.errors.compactMap(\.message).joined(separator: "; ")
             }
         }
     }
@@ -137,7 +132,7 @@ package struct ChannelSender: Sendable {
         guard let url = settings.slackWebhookURL else {
             return Attempt(outcome: .failed(reason: "SLACK_WEBHOOK_URL is required"), statusCode: nil, duration: .zero)
         }
-        let body = (try? JSONSerialization.data(withJSONObject: ["text": text], options: [.withoutEscapingSlashes])) ?? Data()
+        let body = (try? JSONEncoder.stable.encode(["text": text])) ?? Data()
         return await post(url: url, headers: [("Content-Type", "application/json")], body: body, started: started, logger: logger) {
             status, data, _ in
             status == 200 ? nil : String(decoding: data.prefix(200), as: UTF8.self)

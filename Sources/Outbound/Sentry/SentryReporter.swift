@@ -78,9 +78,9 @@ public final class SentryReporter: Service {
         continuation.yield(envelope(for: error, requestID: requestID, function: function, traceID: traceID))
     }
 
-    /// The envelope for an error: header, item header, event.
+    /// The envelope for an error: header, item header, event, one JSON line each.
     package func envelope(for error: any Error, requestID: String, function: String?, traceID: String?) -> Data {
-        let eventID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let eventID = UUID.random().compactHex
         let now = Date()
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
@@ -89,22 +89,19 @@ public final class SentryReporter: Service {
         if let service = facts.service { tags["service"] = service }
         if let revision = facts.revision { tags["revision"] = revision }
         if let traceID { tags["trace_id"] = traceID }
-        var event: [String: Any] = [
-            "event_id": eventID,
-            "timestamp": now.timeIntervalSince1970,
-            "platform": "other",
-            "level": "error",
-            "server_name": facts.service ?? "functions",
-            "tags": tags,
-            "exception": ["values": [["type": String(describing: type(of: error)), "value": PHIScrubber.scrub(String(describing: error))]]],
-        ]
-        if let release = facts.release { event["release"] = release }
-        if let environment = facts.environment { event["environment"] = environment }
-        let header: [String: Any] = ["event_id": eventID, "sent_at": formatter.string(from: now), "dsn": dsn.text]
-        let lines = [header, ["type": "event"], event].map {
-            (try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        let event = SentryEnvelope.Event(
+            eventID: eventID, timestamp: now.timeIntervalSince1970, serverName: facts.service ?? "functions", release: facts.release,
+            environment: facts.environment, tags: tags,
+            exception: .init(values: [.init(type: String(describing: type(of: error)), value: PHIScrubber.scrub(String(describing: error)))])
+        )
+        let header = SentryEnvelope.Header(eventID: eventID, sentAt: formatter.string(from: now), dsn: dsn.text)
+        let encoder = JSONEncoder.stable
+        var out = Data()
+        for line in [try? encoder.encode(header), try? encoder.encode(SentryEnvelope.Item()), try? encoder.encode(event)] {
+            out.append(line ?? Data("{}".utf8))
+            out.append(0x0A)
         }
-        return lines.reduce(into: Data()) { out, line in out.append(line); out.append(0x0A) }
+        return out
     }
 
     /// Sends queued events until shutdown.

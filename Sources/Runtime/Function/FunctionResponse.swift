@@ -1,4 +1,5 @@
 import Foundation
+public import Primitives
 public import HTTPTypes
 
 /// An HTTP response produced by a function, independent of the server library underneath.
@@ -22,7 +23,7 @@ public struct FunctionResponse: Sendable {
         _ value: some Encodable,
         status: HTTPResponse.Status = .ok,
         headers: HTTPFields = [:],
-        encoder: JSONEncoder = .functions
+        encoder: JSONEncoder = .stable
     ) throws -> FunctionResponse {
         try .jsonBody(encoder.encode(value), status: status, headers: headers)
     }
@@ -43,14 +44,5 @@ public struct FunctionResponse: Sendable {
         -> FunctionResponse
     {
         FunctionResponse(status: status, headers: [.contentType: contentType], body: Data(text.utf8))
-    }
-}
-
-extension JSONEncoder {
-    /// The one encoder for answers and stored JSON: no escaped slashes, keys sorted (stable bytes).
-    public static var functions: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return encoder
     }
 }

@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Primitives
 public import Logging
 public import PostgresNIO
 
@@ -7,7 +8,7 @@ public import PostgresNIO
 public enum AuditLog {
     /// Records `event` at `time`.
     public static func record(_ event: AuditEvent, at time: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        let detail = String(decoding: try JSONEncoder().encode(event.detail), as: UTF8.self)
+        let detail = String(decoding: try JSONEncoder.stable.encode(event.detail), as: UTF8.self)
         try await connection.query(
             """
             INSERT INTO audit_events (at, action, outcome, user_id, username, actor, request_id, client_address, detail)

@@ -63,8 +63,6 @@ public enum Counters {
     }
 
     private static func encodedLabels(_ labels: [String: String]) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try encoder.encode(labels), as: UTF8.self)
+        String(decoding: try JSONEncoder.stable.encode(labels), as: UTF8.self)
     }
 }
