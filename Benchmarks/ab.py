@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A/B: the same benchmark scripts on two checkouts, alternating, in one sitting on one machine.
 
-Usage: python3 Benchmarks/ab.py --base DIR [--rounds 2] [--scripts runtime.py auth.py webhooks.py] [--no-build]
+Usage: python3 Benchmarks/ab.py --base DIR [--rounds 2] [--scripts runtime.py auth.py "webhooks.py --only receive"] [--no-build]
 
 DIR is another checkout (for example `git worktree add ../base HEAD~1`). Both are built in release mode (unless
 --no-build), then each round runs every script once from the base checkout and once from this one, in alternating
@@ -24,8 +24,10 @@ def build(root):
 
 
 def run(root, script):
-    """One run of `script` from checkout `root`: {measure: (result, ratio)} and {function: (cold, rss)}."""
-    done = subprocess.run([sys.executable, os.path.join(root, "Benchmarks", script), "--no-build"], capture_output=True, text=True)
+    """One run of `script` (a script name, optionally followed by its arguments) from checkout `root`:
+    {measure: (result, ratio)} and {function: (cold, rss)}."""
+    name, *extra = script.split()
+    done = subprocess.run([sys.executable, os.path.join(root, "Benchmarks", name), "--no-build", *extra], capture_output=True, text=True)
     measures, functions = {}, {}
     for group in tables(done.stdout):
         if group["header"][:2] == ["measure", "result"]:

@@ -10,7 +10,7 @@ extension CloudEvent {
 
     /// True when the request carries a CloudEvent in binary (`ce-specversion`) or structured mode.
     public static func isCloudEvent(_ request: FunctionRequest) -> Bool {
-        request.headers[HTTPField.Name("ce-specversion")!] != nil || request.mediaType == structuredMediaType
+        request.headers[.ceSpecVersion] != nil || request.mediaType == structuredMediaType
     }
 
     /// Reads a CloudEvent from an HTTP request in binary or structured mode.

@@ -47,7 +47,7 @@ public struct FunctionRequest: Sendable {
     /// The client address: the `X-Forwarded-For` entry that Cloud Run's front end appended (the rightmost;
     /// entries left of it come from the client and can be forged), else the peer.
     public var clientAddress: String? {
-        if let forwarded = headers[HTTPField.Name("X-Forwarded-For")!] {
+        if let forwarded = headers[.xForwardedFor] {
             let last = forwarded.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) }
             if let last, !last.isEmpty, last.utf8.count <= 64 { return last }
         }

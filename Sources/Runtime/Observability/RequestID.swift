@@ -5,7 +5,7 @@ import Primitives
 /// Request ids: the caller's when well formed (so a chain of services shares one), else a fresh one.
 public enum RequestID {
     /// The header that carries it, inbound and outbound.
-    public static let headerName = HTTPField.Name("X-Request-ID")!
+    public static let headerName = HTTPField.Name.xRequestID
 
     /// The inbound id when it is 1-128 characters of `[A-Za-z0-9._:-]`, else a new random one.
     public static func resolve(from headers: HTTPFields) -> String {

@@ -18,9 +18,9 @@ public struct TraceContext: Sendable, Equatable {
 
     /// `traceparent` first (it is the standard), else `X-Cloud-Trace-Context`; nil when neither is well formed.
     public init?(headers: HTTPFields) {
-        if let value = headers[HTTPField.Name("traceparent")!], let parsed = Self(traceparent: value) {
+        if let value = headers[.traceparent], let parsed = Self(traceparent: value) {
             self = parsed
-        } else if let value = headers[HTTPField.Name("X-Cloud-Trace-Context")!], let parsed = Self(cloudTraceContext: value) {
+        } else if let value = headers[.xCloudTraceContext], let parsed = Self(cloudTraceContext: value) {
             self = parsed
         } else {
             return nil

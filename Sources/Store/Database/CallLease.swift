@@ -14,16 +14,15 @@ final class CallLease: Sendable {
 
     private let state = Mutex(State.waiting)
 
-    /// Marks the connection leased; throws ``StoreError/unavailable`` when the deadline won the race, or when the
-    /// pool handed out a connection that has just closed (PostgreSQL went away and the pool has not heard yet: a
-    /// query written to it would never be answered).
+    /// Marks the connection leased; throws ``StoreError/unavailable`` when the deadline won the race (the work must
+    /// not run: its caller has been answered).
     func set(_ connection: PostgresConnection) throws {
         let won = state.withLock { state in
             guard case .waiting = state else { return false }
             state = .leased(connection)
             return true
         }
-        guard won, !connection.isClosed else { throw StoreError.unavailable }
+        guard won else { throw StoreError.unavailable }
     }
 
     /// At the acquire deadline: the leased connection, or nil when there was none and the call is now expired.

@@ -35,10 +35,7 @@ public struct Database: Sendable {
     ) async throws -> Result {
         let client = self.client
         return try await guarded { lease in
-            try await client.withConnection { connection in
-                try lease.set(connection)
-                return try await body(connection)
-            }
+            try await Self.onOpenConnection(of: client, lease: lease, body)
         }
     }
 
@@ -49,9 +46,27 @@ public struct Database: Sendable {
         let client = self.client
         let logger = self.logger
         return try await guarded { lease in
-            try await client.withConnection { connection in
-                try lease.set(connection)
-                return try await connection.withTransaction(logger: logger) { try await body($0) }
+            try await Self.onOpenConnection(of: client, lease: lease) { connection in
+                try await connection.withTransaction(logger: logger) { try await body($0) }
+            }
+        }
+    }
+
+    /// Leases a connection that is still open and runs `body` on it. The pool can hand out a connection that has
+    /// just closed (PostgreSQL went away, or a call past its deadline closed it) before it hears of the close: such
+    /// a connection is given back and another asked for, until the acquire deadline cancels the wait.
+    private static func onOpenConnection<Result: Sendable>(
+        of client: PostgresClient, lease: CallLease, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        while true {
+            do {
+                return try await client.withConnection { connection in
+                    guard !connection.isClosed else { throw ClosedConnection() }
+                    try lease.set(connection)
+                    return try await body(connection)
+                }
+            } catch is ClosedConnection {
+                try await Task.sleep(for: .milliseconds(1))
             }
         }
     }
@@ -87,13 +102,14 @@ public struct Database: Sendable {
             return try await withThrowingTaskGroup(of: CallStep<Result>.self) { group in
                 group.addTask { .done(try await operation(lease)) }
                 group.addTask {
-                    try await Task.sleep(until: started + acquireTimeout, clock: .continuous)
+                    // Cancelled (the call ended, or its caller was cancelled): no verdict; the call's own result stands.
+                    do { try await Task.sleep(until: started + acquireTimeout, clock: .continuous) } catch { return .noVerdict }
                     guard let connection = lease.expireUnlessLeased() else {
                         logger.warning("database unavailable", metadata: ["error_type": "acquire_timeout"])
                         return .expired
                     }
-                    guard let callTimeout, callTimeout > acquireTimeout else { return .unbounded }
-                    try await Task.sleep(until: started + callTimeout, clock: .continuous)
+                    guard let callTimeout, callTimeout > acquireTimeout else { return .noVerdict }
+                    do { try await Task.sleep(until: started + callTimeout, clock: .continuous) } catch { return .noVerdict }
                     logger.error(
                         "database call still running after DB_CALL_TIMEOUT_MS; its connection is closed and the call answered 503",
                         metadata: ["error_type": "call_timeout"]
@@ -109,7 +125,7 @@ public struct Database: Sendable {
                     case .expired:
                         group.cancelAll()
                         throw StoreError.unavailable
-                    case .unbounded:
+                    case .noVerdict:
                         continue
                     }
                 }
@@ -167,9 +183,13 @@ func withDeadline<Result: Sendable>(_ timeout: Duration, _ body: @escaping @Send
     }
 }
 
-/// What ended one step of a guarded call: its result, its deadline, or a leased call with no call deadline.
+/// What ended one step of a guarded call: its result, its deadline, or no verdict from the deadline (the call was
+/// leased and has no call deadline, or the deadline was cancelled).
 private enum CallStep<Result: Sendable>: Sendable {
     case done(Result)
     case expired
-    case unbounded
+    case noVerdict
 }
+
+/// A leased connection that had already closed.
+private struct ClosedConnection: Error {}
