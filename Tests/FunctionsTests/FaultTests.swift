@@ -42,6 +42,8 @@ struct FaultTests {
         }
         let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment(admin.url))
         let port = try await server.listeningPort()
+        // Whatever ends this test early, the server's own output is kept for the reader.
+        defer { try? server.text.write(toFile: "/tmp/functions-fault-server.log", atomically: true, encoding: .utf8) }
         let accepted = Locked<[String]>([])
         let unavailable = Locked(0)
         let bad = Locked<[String]>([])

@@ -64,6 +64,13 @@ struct OpenAPITests {
 
         let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: env)
         let port = try await server.listeningPort()
+        // As Cloud Run's startup probe does: no traffic before /ready (the pool opens once the port is open, and on a
+        // loaded machine its first connections can take longer than this test's 500 ms acquire deadline).
+        var probes = 0
+        while try await HTTPTestClient.send(port: port, method: "GET", path: "/ready").status != 200, probes < 100 {
+            probes += 1
+            try await Task.sleep(for: .milliseconds(100))
+        }
         let json = ("Content-Type", "application/json")
         let bearer = ("Authorization", "Bearer \(Self.token)")
         func signed(_ body: String) -> (String, String) { ("X-Signature", WebhookSignature.hex(body: Data(body.utf8), secret: "the-shared-secret-12345")) }
