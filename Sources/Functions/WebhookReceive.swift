@@ -21,7 +21,7 @@ struct WebhookReceive: RoutedFunction {
                         eventID: request.headers[.xEventID]
                     )
                     let receipt = try await receiver.receive(
-                        slug: String(request.path.dropFirst()), headers: headers, body: request.body, requestID: context.requestID,
+                        slug: request.path.split(separator: "/").first.map(String.init) ?? "", headers: headers, body: request.body, requestID: context.requestID,
                         logger: context.logger
                     )
                     let answer = Answers.received(receipt)

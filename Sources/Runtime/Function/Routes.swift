@@ -37,8 +37,7 @@ public struct Routes: Sendable {
             case .exact(let exact):
                 return requestPath == exact
             case .oneSegment:
-                let segments = requestPath.split(separator: "/", omittingEmptySubsequences: true)
-                return segments.count == 1 && requestPath.hasPrefix("/") && !requestPath.dropFirst().contains("/")
+                return requestPath.split(separator: "/", omittingEmptySubsequences: true).count == 1
             }
         }
     }
