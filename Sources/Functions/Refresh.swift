@@ -11,18 +11,22 @@ struct Refresh: RoutedFunction {
         routes = Routes(
             [
                 .post("/") { request, context in
-                    let token = try DRFFields.requiredStrings(["refresh"], of: request)[0]
-                    let caller = AuthService.Caller(requestID: context.requestID, address: request.clientAddress)
+                    let (token, caller) = try Self.token(of: request, context: context)
                     return Answers.refreshed(try await auth.refresh(token, caller: caller, logger: context.logger))
                 },
                 .post("/revoke") { request, context in
-                    let token = try DRFFields.requiredStrings(["refresh"], of: request)[0]
-                    let caller = AuthService.Caller(requestID: context.requestID, address: request.clientAddress)
+                    let (token, caller) = try Self.token(of: request, context: context)
                     try await auth.revoke(token, caller: caller, logger: context.logger)
                     return Answers.empty
                 },
             ],
             methodNotAllowed: Answers.drfMethodNotAllowed
         )
+    }
+
+    /// The body's `refresh` field (DRF's rules) and who presented it.
+    static func token(of request: FunctionRequest, context: FunctionContext) throws -> (String, AuthService.Caller) {
+        let token = try DRFFields.requiredStrings(["refresh"], of: request)[0]
+        return (token, AuthService.Caller(requestID: context.requestID, address: request.clientAddress))
     }
 }

@@ -46,16 +46,12 @@ package struct WorkQueue: Sendable {
         }
     }
 
-    /// One claim: its token, and per claimed row its id and the attempt number this claim makes.
-    package struct Claim: Sendable {
-        /// The token every result of this claim is written under.
-        package var token: UUID
-        /// `(id, attempt)` of each claimed row, oldest due first.
-        package var items: [(id: UUID, attempt: Int)]
-    }
-
-    /// Claims up to `limit` due rows for `lease`, inside the caller's transaction.
-    package func claim(limit: Int, now: Date, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Claim {
+    /// Claims up to `limit` due rows for `lease`, inside the caller's transaction, in one statement that also reads
+    /// what the claims need: `details` is a constant `SELECT` over `claimed (id, attempts, next_attempt_at)`, the
+    /// claimed rows with the attempt number this claim makes. Answers the claim's token and `details`' rows.
+    package func claim(
+        limit: Int, now: Date, lease: Duration, details: String, on connection: PostgresConnection, logger: Logger
+    ) async throws -> (token: UUID, rows: PostgresRowSequence) {
         let token = UUID.random()
         let leaseEnd = now.addingTimeInterval(lease.seconds)
         let rows = try await connection.query(
@@ -77,12 +73,10 @@ package struct WorkQueue: Sendable {
                 SELECT id, attempts - 1, claimed_until, 0, 'lease_expired' FROM claimed WHERE lapsed AND attempts > 1
                 ON CONFLICT (\(unescaped: attemptsKey), attempt) DO NOTHING
             )
-            SELECT id, attempts FROM claimed ORDER BY next_attempt_at
+            \(unescaped: details)
             """,
             logger: logger
         )
-        var items: [(id: UUID, attempt: Int)] = []
-        for try await (id, attempt) in rows.decode((UUID, Int).self) { items.append((id, attempt)) }
-        return Claim(token: token, items: items)
+        return (token, rows)
     }
 }

@@ -28,27 +28,25 @@ package enum DeliveryQueue {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [Claim] {
-        let claim = try await WorkQueue.webhookDeliveries.claim(limit: limit, now: now, lease: lease, on: connection, logger: logger)
-        guard !claim.items.isEmpty else { return [] }
-        let rows = try await connection.query(
-            """
-            SELECT d.id, d.message_id, d.endpoint_id, m.payload, m.payload_encrypted
-            FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message_id
-            WHERE d.id = ANY(\(claim.items.map(\.id)))
-            """,
-            logger: logger
+        let (token, rows) = try await WorkQueue.webhookDeliveries.claim(
+            limit: limit, now: now, lease: lease,
+            details: """
+                SELECT c.id, c.attempts, d.message_id, d.endpoint_id, m.payload, m.payload_encrypted
+                FROM claimed c JOIN webhook_deliveries d ON d.id = c.id JOIN webhook_messages m ON m.id = d.message_id
+                ORDER BY c.next_attempt_at
+                """,
+            on: connection, logger: logger
         )
-        var details: [UUID: (message: UUID, endpoint: UUID, payload: Data, encrypted: Bool)] = [:]
-        for try await (id, message, endpoint, payload, encrypted) in rows.decode((UUID, UUID, UUID, Data, Bool).self) {
-            details[id] = (message, endpoint, payload, encrypted)
-        }
-        let endpointIDs = Array(Set(details.values.map(\.endpoint)))
+        var claimed: [(UUID, Int, UUID, UUID, Data, Bool)] = []
+        for try await row in rows.decode((UUID, Int, UUID, UUID, Data, Bool).self) { claimed.append(row) }
+        guard !claimed.isEmpty else { return [] }
+        let endpointIDs = Array(Set(claimed.map(\.3)))
         let byID = Dictionary(try await endpoints.find(ids: endpointIDs, on: connection, logger: logger).map { ($0.id, $0) }) { first, _ in first }
-        return claim.items.compactMap { item in
-            guard let detail = details[item.id], let endpoint = byID[detail.endpoint] else { return nil }
+        return claimed.compactMap { delivery, attempt, message, endpointID, payload, encrypted in
+            guard let endpoint = byID[endpointID] else { return nil }
             return Claim(
-                deliveryID: item.id, messageID: detail.message, endpoint: endpoint, attempt: item.attempt, payload: detail.payload,
-                payloadEncrypted: detail.encrypted, claimToken: claim.token
+                deliveryID: delivery, messageID: message, endpoint: endpoint, attempt: attempt, payload: payload,
+                payloadEncrypted: encrypted, claimToken: token
             )
         }
     }
