@@ -9,7 +9,7 @@ struct WebhookDispatch: RoutedFunction {
     let name = "webhook-dispatch"
     let routes: Routes
 
-    init(dispatcher: WebhookDispatcher, access: PrivateAccess, immediateBudget: Duration) {
+    init(dispatcher: WebhookDispatcher, access: PrivateAccess) {
         routes = Routes([
             .post("/events") { request, context in
                 let event = try Self.event(from: request)
@@ -17,9 +17,6 @@ struct WebhookDispatch: RoutedFunction {
                     type: event.type, data: event.data, idempotencyKey: event.idempotencyKey, requestID: context.requestID,
                     logger: context.logger
                 )
-                if immediateBudget > .zero, published.deliveries > 0 {
-                    _ = try? await dispatcher.drain(budget: immediateBudget, logger: context.logger)
-                }
                 return try Answers.published(published)
             },
             .post("/drain") { request, context in

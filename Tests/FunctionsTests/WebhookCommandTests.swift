@@ -57,7 +57,8 @@ struct WebhookCommandTests {
         #expect(try await run(["endpoints", "rotate-secret", "--id", String(id)], configuration: configuration).1.contains("whsec_"))
         try await TestDatabase.with(suite: "webhook-commands") { database in
             let dispatcher = WebhookDispatcher(
-                database: database, encryption: try FieldEncryption(key: WebhookHarness.fernetKey, realDataMode: false), settings: .testing
+                database: database, encryption: try FieldEncryption(key: WebhookHarness.fernetKey, realDataMode: false), settings: .testing,
+                clients: .forTests
             )
             _ = try await dispatcher.publish(type: "a.x", data: Data("{}".utf8), idempotencyKey: nil, requestID: nil, logger: TestDatabase.quietLogger)
             try await database.withConnection { connection in

@@ -165,7 +165,7 @@ struct WebhookDispatchTests {
                 for index in 0..<6 { _ = await harness.publish(#"{"type":"t.x","data":\#(index)}"#) }
                 let started = ContinuousClock.now
                 let report = try await harness.drain()
-                #expect(report.succeeded == 6 && report.retrying == 6)
+                #expect(report.succeeded == 6 && report.retrying == 6, "\(report)")
                 #expect(ContinuousClock.now - started < .seconds(5))
                 let hung = try await harness.attempts(endpoint: hang)
                 #expect(hung.count == 6 && hung.allSatisfy { $0.2 == "timeout" })

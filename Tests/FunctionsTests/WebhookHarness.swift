@@ -24,14 +24,14 @@ struct WebhookHarness: Sendable {
         self.clock = clock
         self.settings = settings
         self.encryption = try FieldEncryption(key: Self.fernetKey, realDataMode: realDataMode)
-        self.dispatcher = WebhookDispatcher(database: database, encryption: encryption, settings: settings, clock: clock.clock)
+        self.dispatcher = WebhookDispatcher(database: database, encryption: encryption, settings: settings, clients: .forTests, clock: clock.clock)
         var logger = Logger(label: "webhook-test")
         logger.logLevel = .critical
         self.invoker = FunctionInvoker(
             registry: try FunctionRegistry(
                 functions: [
                     WebhookReceive(receiver: WebhookReceiver(database: database, encryption: encryption, clock: clock.clock), maxBodyBytes: settings.maxReceiveBytes),
-                    WebhookDispatch(dispatcher: dispatcher, access: PrivateAccess(token: nil), immediateBudget: .zero),
+                    WebhookDispatch(dispatcher: dispatcher, access: PrivateAccess(token: nil)),
                 ],
                 target: nil
             ),
@@ -134,6 +134,7 @@ extension WebhookSettings {
         settings.timeout = .seconds(2)
         settings.lease = .seconds(4)
         settings.schedule = RetrySchedule(jitter: 0)
+        settings.immediateBudget = .zero
         return settings
     }
 }

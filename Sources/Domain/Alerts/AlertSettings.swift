@@ -52,6 +52,9 @@ public struct AlertSettings: Sendable {
     public var schedule = RetrySchedule(delays: [0, 30, 120, 600, 1800, 3600, 10_800])
     /// Per-request timeout.
     public var timeout: Duration = .seconds(20)
+    /// Budget for the first attempts `send-alert` makes before it answers (`ALERT_FIRST_ATTEMPT_BUDGET_MS`, 5 s:
+    /// inside Pub/Sub's 10 s acknowledgement deadline; 0 leaves every attempt to the drain).
+    public var firstAttemptBudget: Duration = .seconds(5)
     /// Claim lease for drains.
     public var lease: Duration = .seconds(60)
     /// A drain's time budget.

@@ -4,8 +4,9 @@ public struct WebhookSettings: Sendable {
     public var schedule = RetrySchedule()
     /// Per-attempt timeout (30 s, the original's).
     public var timeout: Duration = .seconds(30)
-    /// How long a claim lasts before another drain may take the delivery over (`timeout` × 2).
-    public var lease: Duration = .seconds(60)
+    /// How long a claim lasts before another drain may take the delivery over (`timeout` × 2 + 5 s: two rounds of
+    /// attempts per endpoint slot, and time to record them).
+    public var lease: Duration = .seconds(65)
     /// A drain's time budget (`WEBHOOK_DRAIN_BUDGET_SECONDS`, 50 s: Cloud Scheduler calls every minute).
     public var drainBudget: Duration = .seconds(50)
     /// Deliveries claimed per short claiming transaction.
@@ -20,11 +21,20 @@ public struct WebhookSettings: Sendable {
     public var allowPrivateTargets = false
     /// Require https endpoint URLs (production).
     public var requireHTTPS = true
-    /// Budget for first attempts made at once by `POST /events` (0 disables).
-    public var immediateBudget: Duration = .zero
+    /// Budget for the first attempts `POST /events` makes before it answers (`WEBHOOK_FIRST_ATTEMPT_BUDGET_MS`, 2 s:
+    /// well inside Pub/Sub's 10 s acknowledgement deadline; 0 leaves every attempt to the drain).
+    public var immediateBudget: Duration = .seconds(2)
     /// Largest event body accepted by `webhook-receive` (1 MiB).
     public var maxReceiveBytes = 1024 * 1024
 
     /// The defaults.
     public init() {}
+
+    /// How many attempts of `timeout` one endpoint slot can make one after another inside a lease, keeping two
+    /// seconds for claiming and recording (at least one): a claim takes at most this many rounds of
+    /// ``perEndpointConcurrency``.
+    public func rounds(timeout: Duration) -> Int {
+        guard timeout > .zero else { return 1 }
+        return max(1, Int(((lease - .seconds(2)) / timeout).rounded(.down)))
+    }
 }

@@ -62,8 +62,9 @@ public struct AlertService: Sendable {
     ///
     /// One statement stores the alert, its sends and its counters. A send that goes over the network (Mailgun,
     /// SendGrid, Slack) is stored already claimed by this call, so no drain can take it while the first attempt
-    /// runs; every such channel is then tried at once, and one more statement records their results under that
-    /// claim together with the answer. A send made locally (the console backend's stdout line) cannot fail and
+    /// runs; every such channel is then tried at once, within the first-attempt budget (so the answer comes well
+    /// inside Pub/Sub's acknowledgement deadline), and one more statement records their results under that claim
+    /// together with the answer; what did not succeed is retried by drains on the schedule. A send made locally (the console backend's stdout line) cannot fail and
     /// needs no retry, so it is stored as sent, with its attempt, in the first statement, and written right after
     /// that commits: never twice, and with every channel local, one statement per alert. A duplicate idempotency
     /// key stores nothing and returns the first answer.
@@ -71,6 +72,9 @@ public struct AlertService: Sendable {
         let now = clock.now()
         let id = UUID.random()
         let token = UUID.random()
+        var alert = alert
+        alert.idempotencyKey = alert.idempotencyKey.map(IdempotencyKey.stored)
+        let leaseEnds = ContinuousClock.now + settings.lease
         let sealed = try encryption.sealPayload(Data(alert.message.utf8))
         let sender = ChannelSender(settings: settings, client: providers)
         let channels = self.channels
@@ -96,14 +100,20 @@ public struct AlertService: Sendable {
             AlertSendQueue.Claim(
                 sendID: sendID, alertID: id, channel: channel, attempt: 1, claimToken: token, severity: alert.severity.rawValue,
                 alertType: alert.alertType, subject: alert.subject, message: sealed.data, messageEncrypted: sealed.encrypted,
-                recipients: alert.recipients, links: alert.links, createdAt: now
+                recipients: alert.recipients, links: alert.links, createdAt: now, leaseEnds: leaseEnds
             )
         }
         // Local sends are on record as sent: write them (their outcome is not recorded again).
-        for (claim, isLocal) in zip(claims, local) where isLocal { _ = await send(claim, sender: sender, logger: logger) }
+        for (claim, isLocal) in zip(claims, local) where isLocal { _ = await send(claim, sender: sender, timeout: settings.timeout, logger: logger) }
         let remote = zip(claims, local).filter { !$0.1 }.map(\.0)
         guard !remote.isEmpty else { return Submitted(id: id, states: states) }
-        let results = await send(remote, sender: sender, logger: logger)
+        let budget = settings.firstAttemptBudget
+        guard budget > .zero else {
+            // No first attempts: given back, due now, for the drain.
+            try? await database.withConnection { try await AlertSendQueue.release(remote, on: $0, logger: logger) }
+            return Submitted(id: id, states: states)
+        }
+        let results = await send(remote, sender: sender, timeout: min(settings.timeout, budget), logger: logger)
         for result in results {
             if result.outcome.status != .pending { states[result.claim.channel] = result.outcome.status }
         }
@@ -124,24 +134,39 @@ public struct AlertService: Sendable {
         return nil
     }
 
-    /// Sends what is due, with the same claims as webhook deliveries.
+    /// Sends what is due, with the same claims as webhook deliveries, and returns within the budget: claims stop
+    /// when an attempt's whole timeout no longer fits (or, with a budget shorter than two timeouts, once half of it
+    /// has passed, with the timeout cut to what is left), and a claim whose lease would not cover its attempt is
+    /// given back.
     public func drain(budget: Duration? = nil, logger: Logger) async throws -> DrainReport {
-        let deadline = ContinuousClock.now + (budget ?? settings.drainBudget)
+        let budget = budget ?? settings.drainBudget
+        let started = ContinuousClock.now
+        let deadline = started + budget
+        let attemptTimeout = min(settings.timeout, budget)
+        let startBy = max(deadline - attemptTimeout, started + budget / 2)
         let sender = ChannelSender(settings: settings, client: providers)
         var report = DrainReport()
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now <= startBy {
             let now = clock.now()
             let lease = settings.lease
             let claims = try await database.withTransaction { connection in
-                try await AlertSendQueue.claim(limit: 50, now: now, lease: lease, on: connection, logger: logger)
+                try await AlertSendQueue.claim(limit: 50, perChannel: 25, now: now, lease: lease, on: connection, logger: logger)
             }
             if claims.isEmpty { break }
             report.claimed += claims.count
+            let timeout = min(attemptTimeout, deadline - ContinuousClock.now)
+            let (startable, late) = (
+                claims.filter { ContinuousClock.now + timeout <= $0.leaseEnds - .seconds(1) },
+                claims.filter { ContinuousClock.now + timeout > $0.leaseEnds - .seconds(1) }
+            )
+            if !late.isEmpty {
+                try? await database.withConnection { try await AlertSendQueue.release(late, on: $0, logger: logger) }
+            }
             // Each result is recorded as soon as its send ends, so a slow provider holds back nobody's record.
             let outcomes = await withTaskGroup(of: AttemptResult.self) { group in
-                for claim in claims {
+                for claim in startable {
                     group.addTask {
-                        let results = await self.send([claim], sender: sender, logger: logger)
+                        let results = await self.send([claim], sender: sender, timeout: timeout, logger: logger)
                         guard let result = results.first else { return .lost }
                         let held = await self.record(results, logger: logger)
                         return held.contains(claim.sendID) ? result.outcome.status.result : .lost
@@ -153,47 +178,57 @@ public struct AlertService: Sendable {
             }
             for result in outcomes { report.count(result) }
         }
+        report.budgetExhausted = ContinuousClock.now > startBy
         return report
     }
 
-    /// Records results (and an answer) in one statement; the ids whose claim still held. A failure to record is
-    /// logged and treated as a lapsed claim: the lease runs out and a drain tries again.
+    /// Records results (and an answer) in one statement; the ids whose claim still held. A batch that cannot be
+    /// written is written again one result at a time (without the answer, which needs them all); a result that still
+    /// cannot be written is logged and treated as a lapsed claim: the lease runs out and a drain tries again.
     func record(_ results: [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)], answer: (alertID: UUID, body: String)? = nil, logger: Logger) async -> Set<UUID> {
         guard !results.isEmpty else { return [] }
         let now = clock.now()
         do {
             return try await database.withConnection { try await AlertSendQueue.finish(results, answer: answer, now: now, on: $0, logger: logger) }
         } catch {
-            logger.warning("could not record alert sends: \(error)")
-            return []
+            guard results.count > 1 else {
+                logger.warning("could not record an alert send: \(error)")
+                return []
+            }
+            logger.warning("could not record alert sends together, recording them one by one: \(error)")
+            var held = Set<UUID>()
+            for result in results { held.formUnion(await record([result], logger: logger)) }
+            return held
         }
     }
 
-    /// Tries each claim once, all at once; a claim whose message cannot be decrypted is left to lapse (and logged).
-    func send(_ claims: [AlertSendQueue.Claim], sender: ChannelSender, logger: Logger) async -> [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)] {
-        if claims.count == 1 { return await send(claims[0], sender: sender, logger: logger).map { [(claims[0], $0)] } ?? [] }
-        return await withTaskGroup(of: (AlertSendQueue.Claim, AlertSendQueue.Outcome?).self) { group in
-            for claim in claims { group.addTask { (claim, await self.send(claim, sender: sender, logger: logger)) } }
+    /// Tries each claim once, all at once, each within `timeout`.
+    func send(_ claims: [AlertSendQueue.Claim], sender: ChannelSender, timeout: Duration, logger: Logger) async -> [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)] {
+        if claims.count == 1 { return [(claims[0], await send(claims[0], sender: sender, timeout: timeout, logger: logger))] }
+        return await withTaskGroup(of: (AlertSendQueue.Claim, AlertSendQueue.Outcome).self) { group in
+            for claim in claims { group.addTask { (claim, await self.send(claim, sender: sender, timeout: timeout, logger: logger)) } }
             var results: [(claim: AlertSendQueue.Claim, outcome: AlertSendQueue.Outcome)] = []
-            for await (claim, outcome) in group { if let outcome { results.append((claim, outcome)) } }
+            for await result in group { results.append(result) }
             return results
         }
     }
 
-    func send(_ claim: AlertSendQueue.Claim, sender: ChannelSender, logger: Logger) async -> AlertSendQueue.Outcome? {
+    /// One attempt. A message that cannot be opened with the configured keys fails the send for good (no retry
+    /// can fix it), with the reason on record.
+    func send(_ claim: AlertSendQueue.Claim, sender: ChannelSender, timeout: Duration, logger: Logger) async -> AlertSendQueue.Outcome {
         let startedAt = clock.now()
         let message: String
         do {
             message = String(decoding: try encryption.openPayload(claim.message, encrypted: claim.messageEncrypted), as: UTF8.self)
         } catch {
-            logger.error("cannot decrypt an alert message: FIELD_ENCRYPTION_KEY differs from the one it was stored with")
-            return nil
+            logger.error("cannot open an alert message: FIELD_ENCRYPTION_KEY differs from the one it was stored with")
+            return AlertSendQueue.Outcome(startedAt: startedAt, durationMilliseconds: 0, status: .failed, reason: "undecryptable_message")
         }
         let link = settings.portalBaseURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/alerts/\(claim.alertID.uuidString.lowercased())"
         let attempt: ChannelSender.Attempt
         if claim.channel == "slack" {
             let emoji = ["info": ":information_source:", "warning": ":warning:", "error": ":x:", "critical": ":rotating_light:"][claim.severity] ?? ""
-            attempt = await sender.sendSlack(text: "\(emoji) [\(claim.severity.uppercased())] \(claim.subject) <\(link)|Open alert>", logger: logger)
+            attempt = await sender.sendSlack(text: "\(emoji) [\(claim.severity.uppercased())] \(claim.subject) <\(link)|Open alert>", timeout: timeout, logger: logger)
         } else {
             let text = AlertEmail.text(subject: claim.subject, severity: claim.severity, type: claim.alertType, message: message, link: link, links: claim.links)
             let html = AlertEmail.html(subject: claim.subject, severity: claim.severity, type: claim.alertType, message: message, link: link, links: claim.links)
@@ -204,7 +239,7 @@ public struct AlertService: Sendable {
                         + message.components(separatedBy: "\n")
                 )
                 : nil
-            attempt = await sender.sendEmail(.init(to: claim.recipients, subject: "[\(claim.severity.uppercased())] \(claim.subject)", text: text, html: html, pdf: pdf), alertID: claim.alertID, logger: logger)
+            attempt = await sender.sendEmail(.init(to: claim.recipients, subject: "[\(claim.severity.uppercased())] \(claim.subject)", text: text, html: html, pdf: pdf), alertID: claim.alertID, timeout: timeout, logger: logger)
         }
         var status = WorkStatus.succeeded
         var next: Date?

@@ -73,13 +73,13 @@ struct AppConfiguration: Sendable {
             webhooks.schedule = schedule
         }
         webhooks.timeout = .seconds(try reader.integer("WEBHOOK_TIMEOUT_SECONDS", default: 30, range: 1...300))
-        webhooks.lease = webhooks.timeout * 2
+        webhooks.lease = webhooks.timeout * 2 + .seconds(5)
         webhooks.drainBudget = .seconds(try reader.integer("WEBHOOK_DRAIN_BUDGET_SECONDS", default: 50, range: 1...3600))
         webhooks.concurrency = try reader.integer("WEBHOOK_DRAIN_CONCURRENCY", default: 64, range: 1...1000)
         webhooks.disableAfter = Double(try reader.integer("WEBHOOK_DISABLE_AFTER_SECONDS", default: 5 * 86_400, range: 60...(365 * 86_400)))
         webhooks.allowPrivateTargets = try reader.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default: false)
         webhooks.requireHTTPS = try reader.bool("WEBHOOK_REQUIRE_HTTPS", default: !webhooks.allowPrivateTargets)
-        webhooks.immediateBudget = .milliseconds(try reader.integer("WEBHOOK_IMMEDIATE_BUDGET_MS", default: 0, range: 0...10_000))
+        webhooks.immediateBudget = .milliseconds(try reader.integer("WEBHOOK_IMMEDIATE_BUDGET_MS", default: 2000, range: 0...10_000))
         webhooks.maxReceiveBytes = try reader.integer("WEBHOOK_MAX_BODY_BYTES", default: 1024 * 1024, range: 1024...(32 * 1024 * 1024))
         self.webhooks = webhooks
         var alerts = AlertSettings()
@@ -126,6 +126,7 @@ struct AppConfiguration: Sendable {
         }
         alerts.timeout = .seconds(try reader.integer("ALERT_TIMEOUT_SECONDS", default: 20, range: 1...120))
         alerts.lease = alerts.timeout * 3
+        alerts.firstAttemptBudget = .milliseconds(try reader.integer("ALERT_FIRST_ATTEMPT_BUDGET_MS", default: 5000, range: 0...10_000))
         self.alerts = alerts
         if let dsn = reader.string("SENTRY_DSN") {
             guard let parsed = SentryReporter.DSN(dsn) else {

@@ -35,9 +35,10 @@ enum FunctionCatalog {
         if served("webhook-dispatch") {
             functions.append(
                 WebhookDispatch(
-                    dispatcher: WebhookDispatcher(database: database, encryption: configuration.encryption, settings: configuration.webhooks),
-                    access: access,
-                    immediateBudget: configuration.webhooks.immediateBudget
+                    dispatcher: WebhookDispatcher(
+                        database: database, encryption: configuration.encryption, settings: configuration.webhooks, clients: providers
+                    ),
+                    access: access
                 )
             )
         }

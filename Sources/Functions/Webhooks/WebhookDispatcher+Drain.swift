@@ -6,42 +6,14 @@ import Primitives
 import Store
 
 extension WebhookDispatcher {
-    /// Delivers what is due until nothing is or the budget says stop claiming (it stops early enough that
-    /// the last claimed requests can still time out within the budget).
+    /// Delivers what is due until nothing is or the budget ends, and returns within the budget (plus the time to
+    /// write the last results). An attempt starts only while the budget and its claim's lease both cover its whole
+    /// timeout; a claim that cannot start in time is given back, due again at once.
     public func drain(budget: Duration? = nil, logger: Logger) async throws -> DrainReport {
         let budget = budget ?? settings.drainBudget
-        let deadline = ContinuousClock.now + budget
-        let sender = WebhookSender(allowPrivateTargets: settings.allowPrivateTargets, timeout: settings.timeout)
-        var report = DrainReport()
-        do {
-            while true {
-                if ContinuousClock.now + settings.timeout > deadline, budget > settings.timeout {
-                    report.budgetExhausted = true
-                    break
-                }
-                if ContinuousClock.now >= deadline {
-                    report.budgetExhausted = true
-                    break
-                }
-                let now = clock.now()
-                let (limit, lease, endpoints) = (settings.claimBatch, settings.lease, self.endpoints)
-                let claims = try await database.withTransaction { connection in
-                    try await DeliveryQueue.claim(limit: limit, now: now, lease: lease, endpoints: endpoints, on: connection, logger: logger)
-                }
-                if claims.isEmpty { break }
-                report.claimed += claims.count
-                let results = await send(claims, sender: sender, logger: logger)
-                for recorded in results {
-                    report.count(recorded.result)
-                    if recorded.disabledEndpoint { report.endpointsDisabled += 1 }
-                }
-            }
-        } catch {
-            await sender.shutdown()
-            throw error
-        }
-        await sender.shutdown()
-        return report
+        return try await deliver(
+            [], claiming: true, deadline: ContinuousClock.now + budget, attemptTimeout: min(settings.timeout, budget), logger: logger
+        )
     }
 
     /// How one attempt ended, and whether it disabled its endpoint.
@@ -52,43 +24,87 @@ extension WebhookDispatcher {
         static let lost = Recorded(result: .lost)
     }
 
-    /// Sends every claim with a global bound and a per-endpoint bound on requests in flight, and records the
-    /// results in batches: whatever finished while the previous batch was being written goes into the next one.
-    func send(_ claims: [DeliveryQueue.Claim], sender: WebhookSender, logger: Logger) async -> [Recorded] {
-        // Round-robin across endpoints, so a batch dominated by one endpoint still serves the others first.
-        var queues = Dictionary(grouping: claims, by: \.endpoint.id).values.map { Array($0) }
-        var ordered: [DeliveryQueue.Claim] = []
-        while !queues.isEmpty {
-            for index in queues.indices.reversed() {
-                ordered.append(queues[index].removeFirst())
-                if queues[index].isEmpty { queues.remove(at: index) }
-            }
-        }
+    enum Event: Sendable {
+        case claimed(Result<[DeliveryQueue.Claim], any Error>)
+        case attempted(DeliveryQueue.Claim, DeliveryQueue.Outcome)
+        case recorded([Recorded])
+    }
+
+    /// The one loop behind drains and first attempts: sends `initial` claims (and, when `claiming`, claims more as
+    /// the queue runs low, while the previous claim's requests are still in flight) with a global and a per-endpoint
+    /// bound on requests in flight, and records results in batches: whatever finished while the previous batch was
+    /// being written goes into the next one.
+    ///
+    /// A claim takes at most `perEndpointConcurrency × rounds` deliveries of one endpoint, where `rounds` is how many
+    /// attempt timeouts fit in the lease, and skips endpoints that already have a full round waiting here; so one
+    /// slow endpoint holds what it can finish under its lease, and nothing more.
+    func deliver(
+        _ initial: [DeliveryQueue.Claim], claiming: Bool, deadline: ContinuousClock.Instant, attemptTimeout: Duration, logger: Logger
+    ) async throws -> DrainReport {
+        let sender = WebhookSender(clients: clients, allowPrivateTargets: settings.allowPrivateTargets)
         let concurrency = settings.concurrency
         let perEndpoint = settings.perEndpointConcurrency
-        return await withTaskGroup(of: SendEvent.self) { group in
+        let rounds = settings.rounds(timeout: attemptTimeout)
+        let margin = Duration.seconds(1)
+        // Attempts start while their whole timeout fits before the deadline; when the budget is shorter than two
+        // timeouts, until half of it has passed, with the timeout cut to what is left.
+        let started = ContinuousClock.now
+        let startBy = max(deadline - attemptTimeout, started + (deadline - started) / 2)
+        var report = DrainReport()
+        var failure: (any Error)?
+        var released: [DeliveryQueue.Claim] = []
+        await withTaskGroup(of: Event.self) { group in
+            var waiting = initial
             var inFlight: [UUID: Int] = [:]
             var total = 0
-            var results: [Recorded] = []
-            var pending = ordered[...]
-            var deferred: [DeliveryQueue.Claim] = []
+            var claimInProgress = false
+            var mayClaim = claiming
+            // The endpoints a claim that came back empty left out: until one of them has room again, claiming more
+            // would come back empty too.
+            var emptyExcluding: Set<UUID>?
+            var excluded: Set<UUID> = []
             var unrecorded: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)] = []
             var recording = false
+            report.claimed = initial.count
+            /// The first waiting claim whose endpoint has a free slot.
             func next() -> DeliveryQueue.Claim? {
-                if let index = deferred.firstIndex(where: { inFlight[$0.endpoint.id, default: 0] < perEndpoint }) {
-                    return deferred.remove(at: index)
-                }
-                while let claim = pending.popFirst() {
-                    if inFlight[claim.endpoint.id, default: 0] < perEndpoint { return claim }
-                    deferred.append(claim)
-                }
-                return nil
+                guard let index = waiting.firstIndex(where: { inFlight[$0.endpointID, default: 0] < perEndpoint }) else { return nil }
+                return waiting.remove(at: index)
             }
             while true {
+                let now = ContinuousClock.now
+                let timeout = min(attemptTimeout, deadline - now)
+                if now > startBy {
+                    // Nothing more can start within the budget.
+                    if mayClaim || !waiting.isEmpty { report.budgetExhausted = true }
+                    mayClaim = false
+                    released += waiting
+                    waiting = []
+                }
                 while total < concurrency, let claim = next() {
-                    inFlight[claim.endpoint.id, default: 0] += 1
+                    guard now + timeout <= claim.leaseEnds - margin else {
+                        released.append(claim)
+                        continue
+                    }
+                    inFlight[claim.endpointID, default: 0] += 1
                     total += 1
-                    group.addTask { .attempted(claim, await self.attempt(claim, sender: sender, logger: logger)) }
+                    group.addTask { .attempted(claim, await self.attempt(claim, sender: sender, timeout: timeout, logger: logger)) }
+                }
+                var full: [UUID: Int] = [:]
+                for claim in waiting { full[claim.endpointID, default: 0] += 1 }
+                // An endpoint with a full round waiting here gets nothing more from this claim.
+                let saturated = Set(full.filter { $0.value >= perEndpoint }.keys)
+                if mayClaim, !claimInProgress, waiting.count < concurrency, emptyExcluding.map({ !saturated.isSuperset(of: $0) }) ?? true {
+                    claimInProgress = true
+                    excluded = saturated
+                    emptyExcluding = nil
+                    group.addTask {
+                        do {
+                            return .claimed(.success(try await self.claim(rounds: rounds, excluding: Array(saturated), logger: logger)))
+                        } catch {
+                            return .claimed(.failure(error))
+                        }
+                    }
                 }
                 if !recording, !unrecorded.isEmpty {
                     let batch = unrecorded
@@ -98,41 +114,92 @@ extension WebhookDispatcher {
                 }
                 guard let event = await group.next() else { break }
                 switch event {
+                case .claimed(.success(let claims)):
+                    claimInProgress = false
+                    report.claimed += claims.count
+                    if claims.isEmpty {
+                        // Nothing due at all, or nothing due but for endpoints that have enough waiting already.
+                        if excluded.isEmpty { mayClaim = false } else { emptyExcluding = excluded }
+                    }
+                    waiting += claims
+                case .claimed(.failure(let error)):
+                    claimInProgress = false
+                    mayClaim = false
+                    failure = error
                 case .attempted(let claim, let outcome):
-                    inFlight[claim.endpoint.id, default: 1] -= 1
+                    inFlight[claim.endpointID, default: 1] -= 1
                     total -= 1
-                    if let outcome { unrecorded.append((claim, outcome)) } else { results.append(.lost) }
+                    unrecorded.append((claim, outcome))
                 case .recorded(let recorded):
                     recording = false
-                    results += recorded
+                    for entry in recorded {
+                        report.count(entry.result)
+                        if entry.disabledEndpoint { report.endpointsDisabled += 1 }
+                    }
                 }
             }
-            return results
+        }
+        if !released.isEmpty {
+            do {
+                let unattempted = released
+                try await database.withConnection { connection in try await DeliveryQueue.release(unattempted, on: connection, logger: logger) }
+            } catch {
+                // Not given back: they come back when their lease ends.
+                logger.warning("could not give back unattempted webhook claims: \(error)")
+            }
+        }
+        if let failure, report.claimed == 0 { throw failure }
+        return report
+    }
+
+    /// One claim sized to what the lease covers: `rounds` attempt timeouts per endpoint slot.
+    func claim(rounds: Int, excluding: [UUID], logger: Logger) async throws -> [DeliveryQueue.Claim] {
+        let now = clock.now()
+        let (limit, perEndpoint, lease, encryption) = (
+            min(settings.claimBatch, settings.concurrency * rounds), settings.perEndpointConcurrency * rounds, settings.lease, self.encryption
+        )
+        return try await database.withTransaction { connection in
+            try await DeliveryQueue.claim(
+                limit: limit, perEndpoint: perEndpoint, excluding: excluding, now: now, lease: lease, encryption: encryption,
+                on: connection, logger: logger
+            )
         }
     }
 
-    enum SendEvent: Sendable {
-        case attempted(DeliveryQueue.Claim, DeliveryQueue.Outcome?)
-        case recorded([Recorded])
-    }
-
     /// Writes a batch of results (one statement), then counts and audits endpoints that this batch disabled. A
-    /// batch that cannot be written is logged and its claims left to lapse: another drain will retry them.
+    /// batch that cannot be written is written again one result at a time, so one bad result cannot hold back the
+    /// others; a result that still cannot be written is logged and its claim left to lapse (another drain retries it
+    /// when the lease ends, and its attempt is recorded as `lease_expired`).
     func record(_ batch: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)], logger: Logger) async -> [Recorded] {
         let now = clock.now()
         let disableAfter = settings.disableAfter
+        func write(_ part: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)]) async throws -> [UUID: Bool] {
+            try await database.withConnection { connection in
+                try await DeliveryQueue.finish(part, now: now, disableAfter: disableAfter, on: connection, logger: logger)
+            }
+        }
+        var held: [UUID: Bool] = [:]
         do {
-            let held = try await database.withConnection { connection in
-                try await DeliveryQueue.finish(batch, now: now, disableAfter: disableAfter, on: connection, logger: logger)
+            held = try await write(batch)
+        } catch {
+            logger.warning("could not record a batch of webhook attempts, recording them one by one: \(error)")
+            for entry in batch {
+                do {
+                    held.merge(try await write([entry])) { first, _ in first }
+                } catch {
+                    logger.error("could not record a webhook attempt: \(error)", metadata: ["delivery": "\(entry.claim.deliveryID)"])
+                }
             }
-            var disabled = Set<UUID>()
-            let results = batch.map { claim, outcome -> Recorded in
-                guard let disabledNow = held[claim.deliveryID] else { return .lost }
-                let base = Recorded(result: outcome.status.result)
-                guard disabledNow, disabled.insert(claim.endpoint.id).inserted else { return base }
-                return Recorded(result: base.result, disabledEndpoint: true)
-            }
-            for endpoint in disabled {
+        }
+        var disabled = Set<UUID>()
+        let results = batch.map { claim, outcome -> Recorded in
+            guard let disabledNow = held[claim.deliveryID] else { return .lost }
+            let base = Recorded(result: outcome.status.result)
+            guard disabledNow, disabled.insert(claim.endpointID).inserted else { return base }
+            return Recorded(result: base.result, disabledEndpoint: true)
+        }
+        for endpoint in disabled {
+            do {
                 try await database.withTransaction { connection in
                     try await Counters.increment("webhook_endpoints_disabled_total", on: connection, logger: logger)
                     try await AuditLog.record(
@@ -140,51 +207,53 @@ extension WebhookDispatcher {
                         at: now, on: connection, logger: logger
                     )
                 }
+            } catch {
+                logger.warning("could not audit a disabled webhook endpoint: \(error)")
             }
-            return results
-        } catch {
-            logger.warning("could not record webhook attempts: \(error)")
-            return batch.map { _ in .lost }
         }
+        return results
     }
 
-    /// One attempt: send and classify; nil when the payload cannot be opened (the claim is left to lapse).
-    func attempt(_ claim: DeliveryQueue.Claim, sender: WebhookSender, logger: Logger) async -> DeliveryQueue.Outcome? {
+    /// One attempt: open, sign, send within `timeout`, and classify. A failure no retry can fix (a refused URL, a
+    /// secret or payload that cannot be opened) fails the delivery at once; a refused URL or secret also disables
+    /// the endpoint with the reason.
+    func attempt(_ claim: DeliveryQueue.Claim, sender: WebhookSender, timeout: Duration, logger: Logger) async -> DeliveryQueue.Outcome {
         let startedAt = clock.now()
-        let body: Data
-        do {
-            body = try encryption.openPayload(claim.payload, encrypted: claim.payloadEncrypted)
-        } catch {
-            logger.error("cannot decrypt a webhook payload: FIELD_ENCRYPTION_KEY differs from the one it was stored with")
-            return nil
-        }
-        let timestamp = Int64(startedAt.timeIntervalSince1970)
-        let webhookID = "msg_" + claim.messageID.compactHex
-        let headers = [
-            ("webhook-id", webhookID),
-            ("webhook-timestamp", String(timestamp)),
-            ("webhook-signature", WebhookSignature.standardHeader(id: webhookID, timestamp: timestamp, body: body, secrets: claim.endpoint.signingSecrets(at: startedAt))),
-            ("X-Signature", WebhookSignature.hex(body: body, secret: claim.endpoint.secret)),
-        ]
         let result: WebhookSender.Result
-        if settings.requireHTTPS, !claim.endpoint.url.lowercased().hasPrefix("https://") {
-            result = .init(statusCode: nil, responseBody: nil, errorKind: "insecure_url", retryAfter: nil, duration: .zero)
-        } else {
-            result = await sender.send(url: claim.endpoint.url, headers: headers, body: body, logger: logger)
-        }
-        let now = clock.now()
-        var outcome = DeliveryQueue.Outcome(
-            startedAt: startedAt, durationMilliseconds: result.duration.wholeMilliseconds,
-            statusCode: result.statusCode, responseBody: result.responseBody.map { String($0.prefix(1024)) }, errorKind: result.errorKind,
-            status: result.succeeded ? .succeeded : .failed, nextAttemptAt: nil, disableEndpoint: nil
-        )
-        if !result.succeeded {
-            if result.statusCode == 410 {
-                outcome.disableEndpoint = "endpoint answered 410 Gone"
-            } else if let next = settings.schedule.nextAttempt(after: claim.attempt, at: now, retryAfter: result.retryAfter) {
-                outcome.status = .pending
-                outcome.nextAttemptAt = next
+        switch (claim.endpoint, Result { try encryption.openPayload(claim.payload, encrypted: claim.payloadEncrypted) }) {
+        case (.failure(let failure), _):
+            logger.error("cannot open a webhook endpoint's secret: FIELD_ENCRYPTION_KEY differs from the one it was stored with")
+            result = .init(failure: failure, duration: .zero)
+        case (_, .failure):
+            logger.error("cannot open a webhook payload: FIELD_ENCRYPTION_KEY differs from the one it was stored with")
+            result = .init(failure: .undecryptablePayload, duration: .zero)
+        case (.success(let endpoint), .success(let body)):
+            if settings.requireHTTPS, !endpoint.url.lowercased().hasPrefix("https://") {
+                result = .init(failure: .insecureURL, duration: .zero)
+            } else {
+                let timestamp = Int64(startedAt.timeIntervalSince1970)
+                let webhookID = "msg_" + claim.messageID.compactHex
+                let headers = [
+                    ("webhook-id", webhookID),
+                    ("webhook-timestamp", String(timestamp)),
+                    ("webhook-signature", WebhookSignature.standardHeader(id: webhookID, timestamp: timestamp, body: body, secrets: endpoint.signingSecrets(at: startedAt))),
+                    ("X-Signature", WebhookSignature.hex(body: body, secret: endpoint.secret)),
+                ]
+                result = await sender.send(url: endpoint.url, headers: headers, body: body, timeout: timeout, logger: logger)
             }
+        }
+        var outcome = DeliveryQueue.Outcome(
+            startedAt: startedAt, durationMilliseconds: result.duration.wholeMilliseconds, statusCode: result.statusCode,
+            responseBody: result.responseBody, errorKind: result.failure?.rawValue, status: result.succeeded ? .succeeded : .failed
+        )
+        guard !result.succeeded else { return outcome }
+        if let failure = result.failure, !failure.isRetryable {
+            if failure.disablesEndpoint { outcome.disableEndpoint = "cannot deliver: \(failure.rawValue)" }
+        } else if result.statusCode == 410 {
+            outcome.disableEndpoint = "endpoint answered 410 Gone"
+        } else if let next = settings.schedule.nextAttempt(after: claim.attempt, at: clock.now(), retryAfter: result.retryAfter) {
+            outcome.status = .pending
+            outcome.nextAttemptAt = next
         }
         return outcome
     }

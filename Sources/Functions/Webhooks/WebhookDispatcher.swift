@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 public import Logging
+public import Outbound
 import PostgresNIO
 import Primitives
 import Store
@@ -34,63 +35,97 @@ public struct WebhookDispatcher: Sendable {
     let encryption: FieldEncryption
     let settings: WebhookSettings
     let clock: WallClock
+    /// The process's outgoing HTTP (its pinned webhook clients).
+    let clients: ProviderClient
 
-    /// Creates the dispatcher.
-    public init(database: Database, encryption: FieldEncryption, settings: WebhookSettings, clock: WallClock = .system) {
+    /// Creates the dispatcher; `clients` is the process's one ``ProviderClient``.
+    public init(database: Database, encryption: FieldEncryption, settings: WebhookSettings, clients: ProviderClient, clock: WallClock = .system) {
         self.database = database
         self.endpoints = WebhookEndpointStore(encryption: encryption)
         self.encryption = encryption
         self.settings = settings
+        self.clients = clients
         self.clock = clock
     }
 
     // MARK: Publish
 
-    /// Stores `{type, timestamp, data, metadata: {request_id}}` and a delivery per enabled, subscribed endpoint.
+    /// Stores `{type, timestamp, data, metadata: {request_id}}` and a delivery per enabled, subscribed endpoint in
+    /// one transaction, reading only routing data (ids, filters, enabled: no secret is opened). With a first-attempt
+    /// budget the new deliveries are stored already claimed by this call and attempted at once, within the budget,
+    /// before it answers; whatever did not succeed is left to drains on the schedule. A repeated idempotency key
+    /// stores and sends nothing and answers the first publish.
     public func publish(type: String, data: Data, idempotencyKey: String?, requestID: String?, logger: Logger) async throws -> Published {
         guard EventTypeFilter.isValid(type), type != "*", !type.hasSuffix(".*") else { throw PublishRejection.invalidType }
         let now = clock.now()
         let id = UUID.random()
+        let key = idempotencyKey.map(IdempotencyKey.stored)
         let timestamp = ISO8601DateFormatter.webhook.string(from: now)
         var payload = Data("{\"type\":\(JSONText.quoted(type)),\"timestamp\":\"\(timestamp)\",\"data\":".utf8)
         payload.append(data)
         payload.append(Data(",\"metadata\":{\"request_id\":\(requestID.map(JSONText.quoted) ?? "null")}}".utf8))
         let sealed = try encryption.sealPayload(payload)
         let endpoints = self.endpoints
-        return try await database.withTransaction { connection in
-            if let key = idempotencyKey, let first = try await Self.existing(key: key, on: connection, logger: logger) {
-                return first
+        let firstAttempts = settings.immediateBudget > .zero
+        let token = UUID.random()
+        let leaseEnds = ContinuousClock.now + settings.lease
+        let leaseEnd = now.addingTimeInterval(settings.lease.seconds)
+        let (published, deliveries) = try await database.withTransaction { connection -> (Published, [(UUID, UUID)]) in
+            if let key, let first = try await Self.existing(key: key, on: connection, logger: logger) {
+                return (first, [])
             }
-            let subscribed = try await endpoints.all(on: connection, logger: logger)
-                .filter { $0.enabled && EventTypeFilter.matches(type, filters: $0.eventTypes) }
+            let subscribed = try await endpoints.subscribers(to: type, on: connection, logger: logger)
             let published = Published(id: id, deliveries: subscribed.count)
             let body = String(decoding: try JSONEncoder.stable.encode(published), as: UTF8.self)
             let inserted = try await connection.query(
                 """
                 INSERT INTO webhook_messages (id, event_type, payload, payload_encrypted, idempotency_key, response, request_id, created_at)
-                VALUES (\(id), \(type), \(sealed.data), \(sealed.encrypted), \(idempotencyKey), \(body), \(requestID), \(now))
+                VALUES (\(id), \(type), \(sealed.data), \(sealed.encrypted), \(key), \(body), \(requestID), \(now))
                 ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
                 """,
                 logger: logger
             )
             var fresh = false
             for try await _ in inserted { fresh = true }
-            if !fresh, let key = idempotencyKey, let first = try await Self.existing(key: key, on: connection, logger: logger) {
-                return first
+            if !fresh, let key, let first = try await Self.existing(key: key, on: connection, logger: logger) {
+                return (first, [])
             }
-            if !subscribed.isEmpty {
+            let deliveries = subscribed.map { (UUID.random(), $0) }
+            if !deliveries.isEmpty {
+                // Claimed by this call when it makes first attempts (attempt 1 under its token), else due now.
                 try await connection.query(
                     """
-                    INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, next_attempt_at, created_at)
-                    SELECT gen_random_uuid(), \(id), endpoint, 'pending', \(now), \(now) FROM unnest(\(subscribed.map(\.id))::uuid[]) AS endpoint
+                    INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, next_attempt_at, created_at, attempts, claim_token, claimed_until)
+                    SELECT delivery, \(id), endpoint, 'pending', \(now), \(now), \(firstAttempts ? 1 : 0), \(firstAttempts ? token : nil),
+                        \(firstAttempts ? leaseEnd : nil)
+                    FROM unnest(\(deliveries.map(\.0))::uuid[], \(deliveries.map(\.1))::uuid[]) AS d (delivery, endpoint)
                     """,
                     logger: logger
                 )
             }
             try await Counters.increment("webhook_messages_total", labels: [:], on: connection, logger: logger)
-            try await Counters.increment("webhook_deliveries_created_total", by: Int64(subscribed.count), on: connection, logger: logger)
-            return published
+            try await Counters.increment("webhook_deliveries_created_total", by: Int64(deliveries.count), on: connection, logger: logger)
+            return (published, deliveries)
         }
+        guard firstAttempts, !deliveries.isEmpty else { return published }
+        do {
+            let opened = try await database.withConnection { connection in
+                try await endpoints.forSending(ids: deliveries.map(\.1), on: connection, logger: logger)
+            }
+            let claims = deliveries.compactMap { delivery, endpoint -> DeliveryQueue.Claim? in
+                guard let found = opened[endpoint] else { return nil }  // deleted since: the claim lapses harmlessly
+                return DeliveryQueue.Claim(
+                    deliveryID: delivery, messageID: id, endpointID: endpoint, endpoint: found, attempt: 1, payload: sealed.data,
+                    payloadEncrypted: sealed.encrypted, claimToken: token, leaseEnds: leaseEnds
+                )
+            }
+            let budget = settings.immediateBudget
+            _ = try await deliver(claims, claiming: false, deadline: ContinuousClock.now + budget, attemptTimeout: min(settings.timeout, budget), logger: logger)
+        } catch {
+            // Stored: the drain attempts them when the lease ends.
+            logger.warning("first webhook attempts not made: \(error)")
+        }
+        return published
     }
 
     static func existing(key: String, on connection: PostgresConnection, logger: Logger) async throws -> Published? {

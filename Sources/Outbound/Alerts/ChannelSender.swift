@@ -60,7 +60,7 @@ package struct ChannelSender: Sendable {
     /// claim, retry or second statement.
     package func sendsLocally(_ channel: String) -> Bool { channel == "email" && settings.backend == .console }
 
-    package func sendEmail(_ email: Email, alertID: UUID, logger: Logger) async -> Attempt {
+    package func sendEmail(_ email: Email, alertID: UUID, timeout: Duration, logger: Logger) async -> Attempt {
         let started = ContinuousClock.now
         switch settings.backend {
         case .console:
@@ -97,7 +97,7 @@ package struct ChannelSender: Sendable {
             return await post(
                 url: "\(settings.mailgunBaseURL)/v3/\(domain)/messages",
                 headers: [("Authorization", "Basic \(credentials)"), ("Content-Type", "multipart/form-data; boundary=\(boundary)")],
-                body: body, started: started, logger: logger
+                body: body, started: started, timeout: timeout, logger: logger
             ) { status, data, headers in
                 let answer = try? JSONDecoder().decode(MailgunAnswer.self, from: data)
                 return status == 200 ? answer?.id : answer?.message
@@ -119,7 +119,7 @@ package struct ChannelSender: Sendable {
             return await post(
                 url: "\(settings.sendgridBaseURL)/v3/mail/send",
                 headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")],
-                body: body, started: started, logger: logger
+                body: body, started: started, timeout: timeout, logger: logger
             ) { status, data, headers in
                 if status == 202 { return headers.first(name: "X-Message-Id") }
                 return (try? JSONDecoder().decode(SendGridMail.Errors.self, from: data))?.errors.compactMap(\.message).joined(separator: "; ")
@@ -127,24 +127,26 @@ package struct ChannelSender: Sendable {
         }
     }
 
-    package func sendSlack(text: String, logger: Logger) async -> Attempt {
+    package func sendSlack(text: String, timeout: Duration, logger: Logger) async -> Attempt {
         let started = ContinuousClock.now
         guard let url = settings.slackWebhookURL else {
             return Attempt(outcome: .failed(reason: "SLACK_WEBHOOK_URL is required"), statusCode: nil, duration: .zero)
         }
         let body = (try? JSONEncoder.stable.encode(["text": text])) ?? Data()
-        return await post(url: url, headers: [("Content-Type", "application/json")], body: body, started: started, logger: logger) {
+        return await post(url: url, headers: [("Content-Type", "application/json")], body: body, started: started, timeout: timeout, logger: logger) {
             status, data, _ in
-            status == 200 ? nil : String(decoding: data.prefix(200), as: UTF8.self)
+            status == 200 ? nil : PartnerText.stored(data, maxBytes: 200)
         }
     }
 
-    /// Posts and classifies. `detail` extracts the provider id (on success) or its reason (on failure).
+    /// Posts and classifies; the whole exchange ends within `timeout`. `detail` extracts the provider id (on
+    /// success) or its reason (on failure); both are stored, so they pass through ``PartnerText``.
     private func post(
         url: String,
         headers: [(String, String)],
         body: Data,
         started: ContinuousClock.Instant,
+        timeout: Duration,
         logger: Logger,
         detail: (Int, Data, HTTPHeaders) -> String?
     ) async -> Attempt {
@@ -154,23 +156,24 @@ package struct ChannelSender: Sendable {
         request.headers.add(name: "User-Agent", value: "swift-cloud-run-functions-alerts/1")
         request.body = .bytes(ByteBuffer(data: body))
         do {
-            let response = try await client.client.execute(request, timeout: .init(settings.timeout), logger: logger)
-            let data = Data(buffer: try await response.body.collect(upTo: 64 * 1024))
-            let status = Int(response.status.code)
-            let info = detail(status, data, response.headers)
+            let answer = try await BoundedExchange.execute(
+                request, on: client.client, timeout: timeout - (ContinuousClock.now - started), maxBodyBytes: 64 * 1024, logger: logger
+            )
+            let status = answer.status
+            let info = detail(status, Data(buffer: answer.body), answer.headers).map { PartnerText.stored($0, maxBytes: 300) }
             let duration = ContinuousClock.now - started
             switch status {
             case 200..<300:
                 return Attempt(outcome: .sent(providerID: info), statusCode: status, duration: duration)
             case 429, 500..<600, 408:
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap(TimeInterval.init)
+                let retryAfter = answer.headers.first(name: "Retry-After").flatMap(TimeInterval.init)
                 return Attempt(outcome: .retry(reason: "HTTP \(status)", retryAfter: retryAfter), statusCode: status, duration: duration)
             default:
-                let reason = "HTTP \(status)" + (info.map { ": " + String($0.prefix(300)) } ?? "")
+                let reason = "HTTP \(status)" + (info.map { ": " + $0 } ?? "")
                 return Attempt(outcome: .failed(reason: reason), statusCode: status, duration: duration)
             }
         } catch {
-            let kind = WebhookSender.kind(of: error)
+            let kind = WebhookSender.failure(of: error).rawValue
             return Attempt(outcome: .retry(reason: kind, retryAfter: nil), statusCode: nil, duration: ContinuousClock.now - started)
         }
     }

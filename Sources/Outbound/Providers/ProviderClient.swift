@@ -2,12 +2,15 @@ public import AsyncHTTPClient
 public import ServiceLifecycle
 import Synchronization
 
-/// The one HTTP client for the providers (Mailgun, SendGrid, Slack, Sentry): one per process, a service in the
-/// process's service group that shuts the client down on SIGTERM. The client is made on first use (the console
-/// email backend never needs one); each call passes its own deadline. Redirects are never followed.
+/// The process's outgoing HTTP: one client for the providers (Mailgun, SendGrid, Slack, Sentry) and the pinned
+/// clients for webhook targets (``PinnedClients``). One per process, a service in the process's service group that
+/// shuts every client down on SIGTERM. Clients are made on first use (the console email backend never needs one);
+/// each call passes its own deadline. Redirects are never followed.
 public final class ProviderClient: Service, Sendable {
     private let made = Mutex<HTTPClient?>(nil)
     private let shutDown = Mutex(false)
+    /// Clients for webhook targets, each pinned to a vetted address.
+    package let pinned = PinnedClients()
 
     /// A client that connects on first use.
     public init() {}
@@ -32,8 +35,8 @@ public final class ProviderClient: Service, Sendable {
 
     /// Closes the client, once (for commands and tests that run no service group).
     public func shutdown() async {
-        let client = made.withLock { $0 }
-        guard let client, shutDown.withLock({ done in defer { done = true }; return !done }) else { return }
-        try? await client.shutdown()
+        guard shutDown.withLock({ done in defer { done = true }; return !done }) else { return }
+        await pinned.shutdown()
+        if let client = made.withLock({ $0 }) { try? await client.shutdown() }
     }
 }

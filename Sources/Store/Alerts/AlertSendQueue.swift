@@ -21,6 +21,8 @@ package enum AlertSendQueue {
         package var recipients: [String]
         package var links: [String]
         package var createdAt: Date
+        /// When the claim's lease ends, on this process's monotonic clock (measured from before the claim began).
+        package var leaseEnds: ContinuousClock.Instant
 
         /// Creates a value from its fields.
         package init(
@@ -36,7 +38,8 @@ package enum AlertSendQueue {
             messageEncrypted: Bool,
             recipients: [String],
             links: [String],
-            createdAt: Date
+            createdAt: Date,
+            leaseEnds: ContinuousClock.Instant
         ) {
             self.sendID = sendID
             self.alertID = alertID
@@ -51,6 +54,7 @@ package enum AlertSendQueue {
             self.recipients = recipients
             self.links = links
             self.createdAt = createdAt
+            self.leaseEnds = leaseEnds
         }
     }
 
@@ -86,10 +90,12 @@ package enum AlertSendQueue {
         var counterLabel: String { status == .succeeded ? "sent" : status.result.rawValue }
     }
 
-    /// Claims up to `limit` due sends (``WorkQueue/alertSends``) and reads what sending them needs: the alert.
-    package static func claim(limit: Int, now: Date, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [Claim] {
+    /// Claims up to `limit` due sends (``WorkQueue/alertSends``), at most `perChannel` of each channel, and reads
+    /// what sending them needs: the alert.
+    package static func claim(limit: Int, perChannel: Int, now: Date, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [Claim] {
+        let leaseEnds = ContinuousClock.now + lease
         let (token, rows) = try await WorkQueue.alertSends.claim(
-            limit: limit, now: now, lease: lease,
+            limit: limit, perPartition: perChannel, now: now, lease: lease,
             details: """
                 SELECT c.id, c.attempts, s.alert_id, s.channel, a.severity, a.alert_type, a.subject, a.message, a.message_encrypted,
                     a.recipients, a.links, a.created_at
@@ -107,11 +113,18 @@ package enum AlertSendQueue {
                 Claim(
                     sendID: id, alertID: alert, channel: channel, attempt: attempt, claimToken: token, severity: severity,
                     alertType: type, subject: subject, message: message, messageEncrypted: encrypted, recipients: recipients,
-                    links: links, createdAt: created
+                    links: links, createdAt: created, leaseEnds: leaseEnds
                 )
             )
         }
         return claims
+    }
+
+    /// Gives back claims that were not attempted: due again at once, with the same attempt number.
+    package static func release(_ claims: [Claim], on connection: PostgresConnection, logger: Logger) async throws {
+        for (token, group) in Dictionary(grouping: claims, by: \.claimToken) {
+            try await WorkQueue.alertSends.release(group.map(\.sendID), token: token, on: connection, logger: logger)
+        }
     }
 
     /// Records attempts that share one claim token, in one statement: each send's new state and attempt row

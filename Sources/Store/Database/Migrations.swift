@@ -246,5 +246,15 @@ public enum Migrations {
                 """,
             ]
         ),
+        Migration(
+            version: 5,
+            name: "claims per partition",
+            statements: [
+                // A claim takes the oldest due rows of each endpoint (channel) through these, so one endpoint's
+                // backlog neither fills a claim nor hides the others' due work.
+                "CREATE INDEX webhook_deliveries_endpoint_due ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending'",
+                "CREATE INDEX alert_sends_channel_due ON alert_sends (channel, next_attempt_at) WHERE status = 'pending'",
+            ]
+        ),
     ]
 }

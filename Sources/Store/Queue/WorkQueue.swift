@@ -10,6 +10,11 @@ import Primitives
 /// (`WHERE claim_token = $token`), so a worker whose lease ran out cannot overwrite a newer claim. A crashed
 /// attempt comes back when its lease ends, and its attempt number is recorded as `lease_expired`.
 ///
+/// Work is partitioned by what it is sent to (deliveries by endpoint, alert sends by channel), and a claim takes at
+/// most `perPartition` rows of each, oldest due first, so the claimer can size a claim to what its lease covers:
+/// one slow endpoint cannot fill a claim with work that will not start before the lease ends. A claim the holder
+/// cannot start in time is given back (``release(_:token:on:logger:)``) and is due again at once.
+///
 /// Webhook deliveries and alert sends are two tables of this one shape; what differs is named here, as constant
 /// SQL identifiers (never input), and each caller reads the details its claims need.
 package struct WorkQueue: Sendable {
@@ -22,19 +27,21 @@ package struct WorkQueue: Sendable {
     let errorColumn: String
     /// How the table spells ``WorkStatus/succeeded`` (`succeeded` for deliveries, `sent` for alert sends).
     let succeededSpelling: String
-    /// A join that only eligible rows pass (deliveries: their endpoint is enabled), over the work table as `w`.
-    let eligibility: String
+    /// The work table's partition column, and a query for the partitions whose work may be claimed (deliveries: the
+    /// enabled endpoints), one column.
+    let partitionColumn: String
+    let partitions: String
 
-    /// `webhook_deliveries`: only deliveries of enabled endpoints are claimed.
+    /// `webhook_deliveries`, by endpoint: only deliveries of enabled endpoints are claimed.
     package static let webhookDeliveries = WorkQueue(
         table: "webhook_deliveries", attemptsTable: "webhook_attempts", attemptsKey: "delivery_id", errorColumn: "error_kind",
-        succeededSpelling: "succeeded", eligibility: "JOIN webhook_endpoints e ON e.id = w.endpoint_id AND e.enabled"
+        succeededSpelling: "succeeded", partitionColumn: "endpoint_id", partitions: "SELECT id FROM webhook_endpoints WHERE enabled"
     )
 
-    /// `alert_sends`.
+    /// `alert_sends`, by channel.
     package static let alertSends = WorkQueue(
         table: "alert_sends", attemptsTable: "alert_send_attempts", attemptsKey: "send_id", errorColumn: "error",
-        succeededSpelling: "sent", eligibility: ""
+        succeededSpelling: "sent", partitionColumn: "channel", partitions: "VALUES ('email'), ('slack')"
     )
 
     /// The status as this table stores it.
@@ -46,23 +53,35 @@ package struct WorkQueue: Sendable {
         }
     }
 
-    /// Claims up to `limit` due rows for `lease`, inside the caller's transaction, in one statement that also reads
-    /// what the claims need: `details` is a constant `SELECT` over `claimed (id, attempts, next_attempt_at)`, the
-    /// claimed rows with the attempt number this claim makes. Answers the claim's token and `details`' rows.
+    /// Claims up to `limit` due rows, at most `perPartition` of each partition and none of the partitions in
+    /// `excluding` (their text form), for `lease`, in one statement that also reads what the claims need: `details`
+    /// is a constant `SELECT` over `claimed (id, attempts, next_attempt_at)`, the claimed rows with the attempt
+    /// number this claim makes. Answers the claim's token and `details`' rows.
     package func claim(
-        limit: Int, now: Date, lease: Duration, details: String, on connection: PostgresConnection, logger: Logger
+        limit: Int, perPartition: Int, excluding: [String] = [], now: Date, lease: Duration, details: String,
+        on connection: PostgresConnection, logger: Logger
     ) async throws -> (token: UUID, rows: PostgresRowSequence) {
         let token = UUID.random()
         let leaseEnd = now.addingTimeInterval(lease.seconds)
         let rows = try await connection.query(
             """
-            WITH due AS (
+            WITH candidates AS (
+                -- Unlocked: the oldest due rows of each partition, through its (partition, next_attempt_at) index.
+                SELECT c.id FROM (\(unescaped: partitions)) AS p (key)
+                CROSS JOIN LATERAL (
+                    SELECT w.id, w.next_attempt_at FROM \(unescaped: table) w
+                    WHERE w.\(unescaped: partitionColumn) = p.key AND w.status = 'pending' AND w.next_attempt_at <= \(now)
+                      AND (w.claimed_until IS NULL OR w.claimed_until < \(now))
+                    ORDER BY w.next_attempt_at LIMIT \(perPartition)
+                ) c
+                WHERE p.key::text <> ALL (\(excluding)::text[])
+                ORDER BY c.next_attempt_at LIMIT \(limit)
+            ), due AS (
+                -- Locked, and checked again: a concurrent claim may have taken a candidate since.
                 SELECT w.id, w.claim_token IS NOT NULL AS lapsed, w.claimed_until
-                FROM \(unescaped: table) w \(unescaped: eligibility)
-                WHERE w.status = 'pending' AND w.next_attempt_at <= \(now)
+                FROM \(unescaped: table) w
+                WHERE w.id IN (SELECT id FROM candidates) AND w.status = 'pending'
                   AND (w.claimed_until IS NULL OR w.claimed_until < \(now))
-                ORDER BY w.next_attempt_at
-                LIMIT \(limit)
                 FOR UPDATE OF w SKIP LOCKED
             ), claimed AS (
                 UPDATE \(unescaped: table) w SET claim_token = \(token), claimed_until = \(leaseEnd), attempts = w.attempts + 1
@@ -78,5 +97,18 @@ package struct WorkQueue: Sendable {
             logger: logger
         )
         return (token, rows)
+    }
+
+    /// Gives back claims that were not attempted (their lease would not have covered the attempt, or the drain
+    /// stopped): due again at once, with the attempt number they would have used. Only rows still held by `token`.
+    package func release(_ ids: [UUID], token: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        guard !ids.isEmpty else { return }
+        try await connection.query(
+            """
+            UPDATE \(unescaped: table) SET claim_token = NULL, claimed_until = NULL, attempts = attempts - 1
+            WHERE id = ANY (\(ids)::uuid[]) AND claim_token = \(token)
+            """,
+            logger: logger
+        )
     }
 }

@@ -11,43 +11,76 @@ package enum DeliveryQueue {
     package struct Claim: Sendable {
         package var deliveryID: UUID
         package var messageID: UUID
-        package var endpoint: WebhookEndpoint
+        package var endpointID: UUID
+        /// The endpoint, or why it cannot be used (its secret cannot be opened with the configured keys): such a row
+        /// fails only its own deliveries.
+        package var endpoint: Result<WebhookEndpoint, DeliveryFailure>
         package var attempt: Int
         package var payload: Data
         package var payloadEncrypted: Bool
-        var claimToken: UUID
+        package var claimToken: UUID
+        /// When the claim's lease ends, on this process's monotonic clock (measured from before the claim began).
+        package var leaseEnds: ContinuousClock.Instant
+
+        /// Creates a value from its fields.
+        package init(
+            deliveryID: UUID, messageID: UUID, endpointID: UUID, endpoint: Result<WebhookEndpoint, DeliveryFailure>, attempt: Int,
+            payload: Data, payloadEncrypted: Bool, claimToken: UUID, leaseEnds: ContinuousClock.Instant
+        ) {
+            self.deliveryID = deliveryID
+            self.messageID = messageID
+            self.endpointID = endpointID
+            self.endpoint = endpoint
+            self.attempt = attempt
+            self.payload = payload
+            self.payloadEncrypted = payloadEncrypted
+            self.claimToken = claimToken
+            self.leaseEnds = leaseEnds
+        }
     }
 
-    /// Claims up to `limit` due deliveries of enabled endpoints (``WorkQueue/webhookDeliveries``) and reads what
-    /// sending them needs: the message's payload and the endpoint.
+    /// Claims up to `limit` due deliveries of enabled endpoints (``WorkQueue/webhookDeliveries``), at most
+    /// `perEndpoint` of each and none of the endpoints in `excluding`, and reads what sending them needs (the
+    /// message's payload and the endpoint) in the same statement.
     package static func claim(
         limit: Int,
+        perEndpoint: Int,
+        excluding: [UUID] = [],
         now: Date,
         lease: Duration,
-        endpoints: WebhookEndpointStore,
+        encryption: FieldEncryption,
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> [Claim] {
+        let leaseEnds = ContinuousClock.now + lease
         let (token, rows) = try await WorkQueue.webhookDeliveries.claim(
-            limit: limit, now: now, lease: lease,
+            limit: limit, perPartition: perEndpoint, excluding: excluding.map { $0.uuidString.lowercased() }, now: now, lease: lease,
             details: """
-                SELECT c.id, c.attempts, d.message_id, d.endpoint_id, m.payload, m.payload_encrypted
+                SELECT c.id, c.attempts, d.message_id, m.payload, m.payload_encrypted, \(WebhookEndpointStore.columns(as: "e"))
                 FROM claimed c JOIN webhook_deliveries d ON d.id = c.id JOIN webhook_messages m ON m.id = d.message_id
+                    JOIN webhook_endpoints e ON e.id = d.endpoint_id
                 ORDER BY c.next_attempt_at
                 """,
             on: connection, logger: logger
         )
-        var claimed: [(UUID, Int, UUID, UUID, Data, Bool)] = []
-        for try await row in rows.decode((UUID, Int, UUID, UUID, Data, Bool).self) { claimed.append(row) }
-        guard !claimed.isEmpty else { return [] }
-        let endpointIDs = Array(Set(claimed.map(\.3)))
-        let byID = Dictionary(try await endpoints.find(ids: endpointIDs, on: connection, logger: logger).map { ($0.id, $0) }) { first, _ in first }
-        return claimed.compactMap { delivery, attempt, message, endpointID, payload, encrypted in
-            guard let endpoint = byID[endpointID] else { return nil }
-            return Claim(
-                deliveryID: delivery, messageID: message, endpoint: endpoint, attempt: attempt, payload: payload,
-                payloadEncrypted: encrypted, claimToken: token
+        var claims: [Claim] = []
+        for try await row in rows {
+            let (delivery, attempt, message, payload, encrypted) = try row.decode((UUID, Int, UUID, Data, Bool).self)
+            let (endpointID, endpoint) = try WebhookEndpointStore.endpoint(from: row, skipping: 5, encryption: encryption)
+            claims.append(
+                Claim(
+                    deliveryID: delivery, messageID: message, endpointID: endpointID, endpoint: endpoint, attempt: attempt,
+                    payload: payload, payloadEncrypted: encrypted, claimToken: token, leaseEnds: leaseEnds
+                )
             )
+        }
+        return claims
+    }
+
+    /// Gives back claims that were not attempted: due again at once, with the same attempt number.
+    package static func release(_ claims: [Claim], on connection: PostgresConnection, logger: Logger) async throws {
+        for (token, group) in Dictionary(grouping: claims, by: \.claimToken) {
+            try await WorkQueue.webhookDeliveries.release(group.map(\.deliveryID), token: token, on: connection, logger: logger)
         }
     }
 
@@ -89,14 +122,13 @@ package enum DeliveryQueue {
         }
     }
 
-    /// Records attempts made under one claim token, their counters and the deliveries' new states, only where the
-    /// claim still holds: one statement. Answers, per delivery whose claim held, whether this statement disabled its
-    /// endpoint; a delivery missing from the answer lost its claim (the lease ran out and another drain took over).
+    /// Records attempts, each under its claim's token, their counters and the deliveries' new states, only where
+    /// the claim still holds: one statement. Answers, per delivery whose claim held, whether this statement disabled
+    /// its endpoint; a delivery missing from the answer lost its claim (the lease ran out and another drain took over).
     package static func finish(
         _ results: [(claim: Claim, outcome: Outcome)], now: Date, disableAfter: Double, on connection: PostgresConnection, logger: Logger
     ) async throws -> [UUID: Bool] {
-        guard let token = results.first?.claim.claimToken else { return [:] }
-        precondition(results.allSatisfy { $0.claim.claimToken == token }, "one statement finishes one claim")
+        guard !results.isEmpty else { return [:] }
         var held: [UUID: Bool] = [:]
         let statement = FinishDeliveriesStatement(results, now: now, disableAfter: disableAfter)
         for try await (id, _, disabledNow) in try await connection.execute(statement, logger: logger) { held[id] = disabledNow }

@@ -2,7 +2,7 @@ import Foundation
 import PostgresNIO
 import Primitives
 
-/// Records a batch of attempts made under one claim, in one statement: each delivery's new state and attempt row
+/// Records a batch of attempts, each under its own claim token, in one statement: each delivery's new state and attempt row
 /// (only while the claim holds), the attempts counters, and each endpoint's failure streak (disabling it on 410 or
 /// after failing too long). Answers, per delivery whose claim held, whether its endpoint is still enabled and
 /// whether this statement disabled it.
@@ -34,7 +34,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
                 claim_token = NULL, claimed_until = NULL, last_status_code = nullif(($5::int8[])[\(at)], 0),
                 last_error = nullif(($6::text[])[\(at)], ''),
                 finished_at = CASE WHEN ($3::text[])[\(at)] = 'pending' THEN NULL ELSE $13::timestamptz END
-            WHERE d.id = ANY (ARRAY(SELECT unnest($1::uuid[]))) AND d.claim_token = $2
+            WHERE d.id = ANY (ARRAY(SELECT unnest($1::uuid[]))) AND d.claim_token = ($2::uuid[])[\(at)]
             RETURNING d.id, d.endpoint_id, \(at) AS i
         ), recorded AS (
             INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind)
@@ -75,14 +75,14 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
         """
 
     package static let bindingDataTypes: [PostgresDataType] = [
-        .uuidArray, .uuid, .textArray, .timestamptzArray, .int8Array, .textArray, .int8Array, .timestamptzArray, .int8Array,
+        .uuidArray, .uuidArray, .textArray, .timestamptzArray, .int8Array, .textArray, .int8Array, .timestamptzArray, .int8Array,
         .boolArray, .textArray, .textArray, .timestamptz, .int2, .boolArray, .textArray, .timestamptz,
     ]
 
     package typealias Row = (UUID, Bool, Bool)
 
     var deliveryIDs: [UUID]
-    var claimToken: UUID
+    var claimTokens: [UUID]
     var statuses: [String]
     var nextAttempts: [Date]
     var statusCodes: [Int]
@@ -102,7 +102,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
     /// The statement for `results`, which all hold the same claim token.
     init(_ results: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)], now: Date, disableAfter: Double) {
         deliveryIDs = results.map(\.claim.deliveryID)
-        claimToken = results.first?.claim.claimToken ?? UUID.random()
+        claimTokens = results.map(\.claim.claimToken)
         statuses = results.map { WorkQueue.webhookDeliveries.spelling(of: $0.outcome.status) }
         nextAttempts = results.map { $0.outcome.nextAttemptAt ?? Self.none }
         statusCodes = results.map { $0.outcome.statusCode ?? 0 }
@@ -123,7 +123,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
     package func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 17)
         bindings.append(deliveryIDs)
-        bindings.append(claimToken)
+        bindings.append(claimTokens)
         bindings.append(statuses)
         bindings.append(nextAttempts)
         bindings.append(statusCodes)

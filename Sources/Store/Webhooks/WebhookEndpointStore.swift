@@ -11,10 +11,13 @@ public struct WebhookEndpointStore: Sendable {
     /// A store using `encryption` for secrets.
     public init(encryption: FieldEncryption) { self.encryption = encryption }
 
-    static let columns = """
-        id, url, description, event_types, secret, previous_secret, previous_secret_until, secrets_encrypted, enabled, \
-        disabled_reason, failing_since, failure_streak
-        """
+    /// The columns an endpoint is read from, each prefixed with `alias.` when one is given.
+    static func columns(as alias: String? = nil) -> String {
+        [
+            "id", "url", "description", "event_types", "secret", "previous_secret", "previous_secret_until", "secrets_encrypted", "enabled",
+            "disabled_reason", "failing_since", "failure_streak",
+        ].map { (alias.map { $0 + "." } ?? "") + $0 }.joined(separator: ", ")
+    }
 
     /// Adds an endpoint with a new secret, returned once.
     public func add(url: String, eventTypes: [String], description: String, on connection: PostgresConnection, logger: Logger)
@@ -36,9 +39,20 @@ public struct WebhookEndpointStore: Sendable {
     /// Every endpoint, oldest first.
     public func all(on connection: PostgresConnection, logger: Logger) async throws -> [WebhookEndpoint] {
         let rows = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM webhook_endpoints ORDER BY created_at, id"), logger: logger
+            PostgresQuery(unsafeSQL: "SELECT \(Self.columns()) FROM webhook_endpoints ORDER BY created_at, id"), logger: logger
         )
         return try await decode(rows)
+    }
+
+    /// The ids of the enabled endpoints subscribed to `type`: routing data only (no secret is read or opened, so a
+    /// row whose secret cannot be opened does not stop a publish).
+    public func subscribers(to type: String, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        let rows = try await connection.query("SELECT id, event_types FROM webhook_endpoints WHERE enabled ORDER BY created_at, id", logger: logger)
+        var ids: [UUID] = []
+        for try await (id, filters) in rows.decode((UUID, [String]).self) where EventTypeFilter.matches(type, filters: filters) {
+            ids.append(id)
+        }
+        return ids
     }
 
     /// One endpoint.
@@ -49,9 +63,23 @@ public struct WebhookEndpointStore: Sendable {
     /// The endpoints with these ids (only those rows are read and decrypted).
     public func find(ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [WebhookEndpoint] {
         let rows = try await connection.query(
-            "SELECT \(unescaped: Self.columns) FROM webhook_endpoints WHERE id = ANY(\(ids)::uuid[])", logger: logger
+            "SELECT \(unescaped: Self.columns()) FROM webhook_endpoints WHERE id = ANY(\(ids)::uuid[])", logger: logger
         )
         return try await decode(rows)
+    }
+
+    /// The endpoints with these ids, each with its secrets opened or ``DeliveryFailure/undecryptableSecret``: for
+    /// sending, where one bad row must fail only its own deliveries.
+    public func forSending(ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Result<WebhookEndpoint, DeliveryFailure>] {
+        let rows = try await connection.query(
+            "SELECT \(unescaped: Self.columns()) FROM webhook_endpoints WHERE id = ANY(\(Array(Set(ids)))::uuid[])", logger: logger
+        )
+        var found: [UUID: Result<WebhookEndpoint, DeliveryFailure>] = [:]
+        for try await row in rows {
+            let (id, endpoint) = try Self.endpoint(from: row, skipping: 0, encryption: encryption)
+            found[id] = endpoint
+        }
+        return found
     }
 
     /// A new secret (returned once); the old one still signs until `overlapUntil`.
@@ -85,6 +113,35 @@ public struct WebhookEndpointStore: Sendable {
         )
         for try await _ in rows { return true }
         return false
+    }
+
+    /// The endpoint in `row`'s columns after the first `skipping` (as ``columns(as:)`` lists them): its id, and the
+    /// endpoint or ``DeliveryFailure/undecryptableSecret`` when its secrets cannot be opened.
+    static func endpoint(from row: PostgresRow, skipping offset: Int, encryption: FieldEncryption) throws
+        -> (UUID, Result<WebhookEndpoint, DeliveryFailure>)
+    {
+        let columns = PostgresRandomAccessRow(row)
+        func value<T: PostgresDecodable>(_ index: Int, _ type: T.Type) throws -> T { try columns[offset + index].decode(T.self) }
+        let id = try value(0, UUID.self)
+        let (sealed, sealedPrevious, encrypted) = (try value(4, String.self), try value(5, String?.self), try value(7, Bool.self))
+        let secret: String
+        let previous: String?
+        do {
+            secret = try encryption.openSecret(sealed, encrypted: encrypted)
+            previous = try sealedPrevious.map { try encryption.openSecret($0, encrypted: encrypted) }
+        } catch {
+            return (id, .failure(.undecryptableSecret))
+        }
+        return (
+            id,
+            .success(
+                WebhookEndpoint(
+                    id: id, url: try value(1, String.self), description: try value(2, String.self), eventTypes: try value(3, [String].self),
+                    secret: secret, previousSecret: previous, previousSecretUntil: try value(6, Date?.self), enabled: try value(8, Bool.self),
+                    disabledReason: try value(9, String?.self), failingSince: try value(10, Date?.self), failureStreak: try value(11, Int.self)
+                )
+            )
+        )
     }
 
     func decode(_ rows: PostgresRowSequence) async throws -> [WebhookEndpoint] {

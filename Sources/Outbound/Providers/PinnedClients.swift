@@ -1,0 +1,36 @@
+import AsyncHTTPClient
+import Synchronization
+
+/// HTTP clients for webhook targets, one per host and vetted address: each connects only to the address it is
+/// pinned to (`dnsOverride`; TLS keeps the host name for SNI and certificate checks) and never follows a redirect.
+/// Kept for the life of the process so connections are reused across drains and publishes; closed with the
+/// ``ProviderClient`` that owns them. Deadlines are per call (``BoundedExchange``), so none is configured here.
+package final class PinnedClients: Sendable {
+    private let clients = Mutex<[String: HTTPClient]>([:])
+    private let closed = Mutex(false)
+
+    init() {}
+
+    /// The client for `host` pinned to `address` (made on first use).
+    package func client(host: String, address: String) -> HTTPClient {
+        clients.withLock { clients in
+            let key = host + "|" + address
+            if let existing = clients[key] { return existing }
+            var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)))
+            if host != address { configuration.dnsOverride = [host: address] }
+            configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[key] = client
+            return client
+        }
+    }
+
+    /// Closes every client.
+    func shutdown() async {
+        let all = clients.withLock { clients in
+            defer { clients = [:] }
+            return Array(clients.values)
+        }
+        for client in all { try? await client.shutdown() }
+    }
+}
