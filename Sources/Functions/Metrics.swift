@@ -34,6 +34,7 @@ enum PrometheusText {
         "webhook_messages_total": "Events published for outgoing webhooks.",
         "webhook_deliveries_created_total": "Outgoing webhook deliveries created.",
         "webhook_attempts_total": "Outgoing webhook attempts by outcome (succeeded, retrying, failed).",
+        "events_rejected_total": "Events from Eventarc or Pub/Sub that can never succeed, acknowledged and recorded, by function and reason.",
         "webhook_endpoints_disabled_total": "Endpoints disabled automatically (410 or failing too long).",
         "webhook_deliveries_due": "Webhook deliveries due now (capped at 100000).",
         "webhook_deliveries_oldest_due_seconds": "Age of the oldest due webhook delivery.",

@@ -5,20 +5,36 @@ import Runtime
 
 /// `send-alert` (private): `POST /` an alert (JSON, a CloudEvent or a Pub/Sub push whose data is that JSON)
 /// → 202 `{id, channels}`; `POST /drain` retries sends that are due (Cloud Scheduler).
+///
+/// An event is de-duplicated on its Pub/Sub `messageId` (else its CloudEvent `source` and `id`) unless the alert
+/// names its own `idempotency_key`: a redelivery sends nothing again and gets the first answer. An event whose alert
+/// can never be valid is answered 200 and recorded as rejected (``RejectedEvents``); a plain JSON caller gets 400.
 struct SendAlert: RoutedFunction {
     let name = "send-alert"
     let routes: Routes
 
-    init(alerts: AlertService, access: PrivateAccess, defaultRecipients: [String]) {
+    init(alerts: AlertService, rejections: RejectedEvents, access: PrivateAccess, defaultRecipients: [String]) {
+        let name = self.name
         routes = Routes([
             .post("/") { request, context in
-                var json = request.body
-                if CloudEvent.isCloudEvent(request) || PubSubMessage.isPushEnvelope(request) {
-                    let event = try CloudEvent(anyEventRequest: request)
-                    json = event.type == PubSubMessage.messagePublishedType ? try PubSubMessage(event: event).data : (event.data ?? Data())
+                guard DeliveredEvent.isEvent(request) else {
+                    let alert = try Alert.validate(request.body, defaultRecipients: defaultRecipients).get()
+                    return try Answers.submitted(try await alerts.submit(alert, requestID: context.requestID, logger: context.logger))
                 }
-                let alert = try Alert.validate(json, defaultRecipients: defaultRecipients).get()
-                return try Answers.submitted(try await alerts.submit(alert, requestID: context.requestID, logger: context.logger))
+                var key: String?
+                do {
+                    let event = try DeliveredEvent(request)
+                    key = event.key
+                    var alert: Alert
+                    switch Alert.validate(event.data, defaultRecipients: defaultRecipients) {
+                    case .success(let valid): alert = valid
+                    case .failure(let invalid): throw EventRejection(reason: "invalid_alert", fields: invalid.fields)
+                    }
+                    alert.idempotencyKey = alert.idempotencyKey ?? event.key
+                    return try Answers.submitted(try await alerts.submit(alert, requestID: context.requestID, logger: context.logger))
+                } catch let rejection as EventRejection {
+                    return try await rejections.record(rejection, function: name, key: key, requestID: context.requestID, logger: context.logger)
+                }
             },
             .post("/drain") { request, context in
                 return try Answers.drained(try await alerts.drain(logger: context.logger))

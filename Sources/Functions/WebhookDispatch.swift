@@ -5,19 +5,39 @@ import Runtime
 
 /// `webhook-dispatch` (private): `POST /events` publishes (JSON `{type, data, idempotency_key?}`, a CloudEvent,
 /// or a Pub/Sub push) → 202 `{id, deliveries}`; `POST /drain` delivers what is due (Cloud Scheduler).
+///
+/// An event is published once per Pub/Sub `messageId` (else CloudEvent `source` and `id`): a redelivery gets the
+/// first answer. An event that can never be published is answered 200 and recorded as rejected
+/// (``RejectedEvents``); a plain JSON caller gets 400.
 struct WebhookDispatch: RoutedFunction {
     let name = "webhook-dispatch"
     let routes: Routes
 
-    init(dispatcher: WebhookDispatcher, access: PrivateAccess) {
+    init(dispatcher: WebhookDispatcher, rejections: RejectedEvents, access: PrivateAccess) {
+        let name = self.name
         routes = Routes([
             .post("/events") { request, context in
-                let event = try Self.event(from: request)
-                let published = try await dispatcher.publish(
-                    type: event.type, data: event.data, idempotencyKey: event.idempotencyKey, requestID: context.requestID,
-                    logger: context.logger
-                )
-                return try Answers.published(published)
+                func publish(_ event: Event) async throws -> FunctionResponse {
+                    try Answers.published(
+                        try await dispatcher.publish(
+                            type: event.type, data: event.data, idempotencyKey: event.idempotencyKey, requestID: context.requestID,
+                            logger: context.logger
+                        )
+                    )
+                }
+                guard DeliveredEvent.isEvent(request) else { return try await publish(try Self.event(fromJSON: request.body)) }
+                var key: String?
+                do {
+                    let delivered = try DeliveredEvent(request)
+                    key = delivered.key
+                    do {
+                        return try await publish(try Self.event(from: delivered))
+                    } catch let rejection as PublishRejection {
+                        throw EventRejection(reason: "invalid_event", fields: ["event": [Answers.publishRejected(rejection)]])
+                    }
+                } catch let rejection as EventRejection {
+                    return try await rejections.record(rejection, function: name, key: key, requestID: context.requestID, logger: context.logger)
+                }
             },
             .post("/drain") { request, context in
                 // Scheduler ticks may carry any body and content type: none is read.
@@ -32,29 +52,29 @@ struct WebhookDispatch: RoutedFunction {
         var idempotencyKey: String?
     }
 
-    /// Reads `{type, data, idempotency_key?}`, a CloudEvent (type, data; its id is the idempotency key), or a
-    /// Pub/Sub push (the message's JSON data, or attributes `type`; the message id is the idempotency key).
-    static func event(from request: FunctionRequest) throws -> Event {
-        if CloudEvent.isCloudEvent(request) || PubSubMessage.isPushEnvelope(request) {
-            let event = try CloudEvent(anyEventRequest: request)
-            if event.type == PubSubMessage.messagePublishedType {
-                let message = try PubSubMessage(event: event)
-                if let object = try? RawJSONObject(parsing: message.data), let type = try? object.string("type"), let data = object["data"] {
-                    return Event(type: type, data: data, idempotencyKey: "pubsub:" + message.messageID)
-                }
-                guard let type = message.attributes["type"] else { throw PublishRejection.pubSubMessageWithoutType }
-                let data = RawJSONObject.isValidJSON(message.data) ? message.data : Data("null".utf8)
-                return Event(type: type, data: data, idempotencyKey: "pubsub:" + message.messageID)
+    /// A CloudEvent's type and JSON data, or a Pub/Sub message's JSON `{type, data}` (else its `type` attribute and
+    /// its data when JSON); the event's key is the idempotency key.
+    static func event(from delivered: DeliveredEvent) throws(PublishRejection) -> Event {
+        if delivered.isPubSub {
+            if let object = try? RawJSONObject(parsing: delivered.data), let type = try? object.string("type"), let data = object["data"] {
+                return Event(type: type, data: data, idempotencyKey: delivered.key)
             }
-            guard event.hasJSONData else { throw PublishRejection.cloudEventDataNotJSON }
-            return Event(type: event.type, data: event.data ?? Data("null".utf8), idempotencyKey: "cloudevent:" + event.source + "#" + event.id)
+            guard let type = delivered.attributes["type"] else { throw .pubSubMessageWithoutType }
+            let data = RawJSONObject.isValidJSON(delivered.data) ? delivered.data : Data("null".utf8)
+            return Event(type: type, data: data, idempotencyKey: delivered.key)
         }
-        guard let object = try? RawJSONObject(parsing: request.body) else { throw PublishRejection.notJSONObject }
-        guard let type = try? object.string("type"), !type.isEmpty else { throw PublishRejection.missingType }
-        guard let data = object["data"] else { throw PublishRejection.missingData }
+        guard delivered.hasJSONData else { throw .cloudEventDataNotJSON }
+        return Event(type: delivered.type, data: delivered.data, idempotencyKey: delivered.key)
+    }
+
+    /// Reads `{type, data, idempotency_key?}`; the key is 1 to 200 characters without control characters.
+    static func event(fromJSON body: Data) throws(PublishRejection) -> Event {
+        guard let object = try? RawJSONObject(parsing: body) else { throw .notJSONObject }
+        guard let type = try? object.string("type"), !type.isEmpty else { throw .missingType }
+        guard let data = object["data"] else { throw .missingData }
         let key: String?
-        do { key = try object.string("idempotency_key") } catch { throw PublishRejection.invalidIdempotencyKey }
-        if let key, key.isEmpty || key.utf8.count > 200 { throw PublishRejection.invalidIdempotencyKey }
+        do { key = try object.string("idempotency_key") } catch { throw .invalidIdempotencyKey }
+        if let key, key.isEmpty || key.utf8.count > 200 || IdempotencyKey.hasControlCharacters(key) { throw .invalidIdempotencyKey }
         return Event(type: type, data: data, idempotencyKey: key)
     }
 }

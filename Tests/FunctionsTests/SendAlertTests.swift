@@ -26,7 +26,7 @@ struct AlertHarness: Sendable {
         logger.logLevel = .critical
         self.invoker = FunctionInvoker(
             registry: try FunctionRegistry(
-                functions: [SendAlert(alerts: service, access: PrivateAccess(token: nil), defaultRecipients: settings.defaultRecipients)],
+                functions: [SendAlert(alerts: service, rejections: RejectedEvents(database: database), access: PrivateAccess(token: nil), defaultRecipients: settings.defaultRecipients)],
                 target: "send-alert"
             ),
             logger: logger, errorMapper: Answers.error(for:)

@@ -31,7 +31,7 @@ struct WebhookHarness: Sendable {
             registry: try FunctionRegistry(
                 functions: [
                     WebhookReceive(receiver: WebhookReceiver(database: database, encryption: encryption, clock: clock.clock), maxBodyBytes: settings.maxReceiveBytes),
-                    WebhookDispatch(dispatcher: dispatcher, access: PrivateAccess(token: nil)),
+                    WebhookDispatch(dispatcher: dispatcher, rejections: RejectedEvents(database: database), access: PrivateAccess(token: nil)),
                 ],
                 target: nil
             ),

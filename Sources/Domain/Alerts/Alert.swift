@@ -80,6 +80,9 @@ public struct Alert: Sendable, Equatable {
         }
         let message = text("message", max: maxMessage)
         let key = text("idempotency_key", max: 200, required: false)
+        if let key, IdempotencyKey.hasControlCharacters(key) {
+            errors["idempotency_key"] = ["Control characters are not allowed."]
+        }
         var recipients = defaultRecipients
         if let value = object["recipients"], !(value is NSNull) {
             if let list = value as? [Any], list.count <= maxRecipients, list.allSatisfy({ $0 is String }) {

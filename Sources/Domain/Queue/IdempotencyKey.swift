@@ -12,7 +12,12 @@ public enum IdempotencyKey {
     /// The stored form of `key`.
     public static func stored(_ key: String) -> String {
         if key.utf8.count <= maxPlainBytes, !key.isEmpty, !hasControlCharacters(key), !key.hasPrefix("sha256:") { return key }
-        return "sha256:" + Hex.lowercase(SHA256.hash(data: Data(key.utf8)))
+        return "sha256:" + digest(key)
+    }
+
+    /// The SHA-256 of `key`'s UTF-8 bytes, in lowercase hex: how a key is named where its value must not appear.
+    public static func digest(_ key: String) -> String {
+        Hex.lowercase(SHA256.hash(data: Data(key.utf8)))
     }
 
     /// True when `text` holds a C0 or C1 control character or DEL (a NUL cannot even be stored in `text`), or a

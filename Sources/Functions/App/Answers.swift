@@ -117,7 +117,7 @@ enum Answers {
         case .missingType: return "type is required and must be a string."
         case .invalidType: return "type must be a dotted event name such as user.created."
         case .missingData: return "data is required."
-        case .invalidIdempotencyKey: return "idempotency_key must be a string of 1 to 200 characters."
+        case .invalidIdempotencyKey: return "idempotency_key must be a string of 1 to 200 characters, without control characters."
         case .cloudEventDataNotJSON: return "CloudEvent data must be JSON."
         case .pubSubMessageWithoutType: return "Pub/Sub message needs a JSON {type, data} body or a type attribute."
         }
@@ -157,6 +157,17 @@ enum Answers {
     /// send-alert: 202 `{"channels": {"email": "sent", …}, "id"}`; the body is also stored for repeated keys.
     static func submitted(_ submitted: AlertService.Submitted) throws -> FunctionResponse {
         try .json(submitted, status: .accepted)
+    }
+
+    /// An event that can never succeed, from Eventarc or a Pub/Sub push: 200 (so it is not redelivered)
+    /// `{"errors": {field: [message]}, "reason", "status": "rejected"}`.
+    static func rejected(_ rejection: EventRejection) throws -> FunctionResponse {
+        struct Body: Encodable {
+            var status = "rejected"
+            var reason: String
+            var errors: [String: [String]]
+        }
+        return try .json(Body(reason: rejection.reason, errors: rejection.fields))
     }
 
     /// A drain's report (webhook-dispatch and send-alert), 200.

@@ -38,6 +38,7 @@ enum FunctionCatalog {
                     dispatcher: WebhookDispatcher(
                         database: database, encryption: configuration.encryption, settings: configuration.webhooks, clients: providers
                     ),
+                    rejections: RejectedEvents(database: database),
                     access: access
                 )
             )
@@ -48,6 +49,7 @@ enum FunctionCatalog {
                     alerts: AlertService(
                         database: database, settings: configuration.alerts, encryption: configuration.encryption, providers: providers
                     ),
+                    rejections: RejectedEvents(database: database),
                     access: access,
                     defaultRecipients: configuration.alerts.defaultRecipients
                 )
