@@ -325,6 +325,96 @@ struct SendAlertTests {
     }
 }
 
+extension SendAlertTests {
+    static func push(_ json: String, messageID: String) -> FunctionRequest {
+        let data = Data(json.utf8).base64EncodedString()
+        let body = #"{"message":{"data":"\#(data)","messageId":"\#(messageID)","attributes":{}},"subscription":"projects/p/subscriptions/alerts"}"#
+        return FunctionRequest(method: .post, path: "/", headers: [.contentType: "application/json"], body: Data(body.utf8))
+    }
+
+    @Test("an alert pushed three times by Pub/Sub while the provider is slow: one send, the first answer each time")
+    func pubSubRedelivery() async throws {
+        let sink = WebhookSink { _, _ in .init(status: 202, delay: .milliseconds(800), body: "") }
+        try await sink.run { base in
+            try await withHarness(AlertHarness.settingsSendGrid(base)) { harness in
+                let request = Self.push(AlertHarness.alert(), messageID: "4242424242")
+                let answers = await withTaskGroup(of: FunctionResponse.self) { group in
+                    for _ in 0..<3 { group.addTask { await harness.invoker.invoke(request) } }
+                    var all: [FunctionResponse] = []
+                    for await answer in group { all.append(answer) }
+                    return all
+                }
+                #expect(answers.allSatisfy { $0.status == .accepted })
+                #expect(Set(answers.compactMap { $0.json["id"] as? String }).count == 1)
+                // A redelivery after the first answered repeats it exactly.
+                let later = await harness.invoker.invoke(request)
+                #expect(answers.contains { $0.text == later.text })
+                harness.clock.advance(seconds: 3600)
+                let report = try await harness.drain()
+                #expect(report.claimed == 0)
+                #expect(sink.requests.count == 1)
+            }
+        }
+    }
+
+    @Test("an event whose alert can never be valid is 200 and recorded as rejected, without its values; over plain HTTP it is 400")
+    func rejectedEvents() async throws {
+        try await withHarness(AlertSettings.testing(.console)) { harness in
+            let invalid = #"{"alert_type":"x","severity":"loud","subject":"Jane Doe 555-0100","message":"m"}"#
+            let pushed = await harness.invoker.invoke(Self.push(invalid, messageID: "m-1"))
+            #expect(pushed.status == .ok)
+            #expect(pushed.json["status"] as? String == "rejected" && pushed.json["reason"] as? String == "invalid_alert")
+            let garbage = await harness.invoker.invoke(
+                FunctionRequest(method: .post, path: "/", headers: [.contentType: "application/json"], body: Data(#"{"message":{"data":"%%%","messageId":"m-2"},"subscription":"s"}"#.utf8))
+            )
+            #expect(garbage.status == .ok && garbage.json["reason"] as? String == "malformed_event", "\(garbage.text)")
+            let binary = await harness.invoker.invoke(
+                FunctionRequest(
+                    method: .post, path: "/",
+                    headers: [
+                        HTTPField.Name("ce-specversion")!: "1.0", HTTPField.Name("ce-id")!: "e-1", HTTPField.Name("ce-source")!: "//monitor",
+                        HTTPField.Name("ce-type")!: "alert.raised", .contentType: "application/json",
+                    ],
+                    body: Data("not json".utf8)
+                )
+            )
+            #expect(binary.status == .ok && binary.json["status"] as? String == "rejected")
+            #expect(await harness.submit(invalid).status == .badRequest)
+            let (alerts, rejected, audit) = try await harness.database.withConnection { connection in
+                var alerts = 0, rejected = 0
+                var audit: [String] = []
+                for try await n in try await connection.query("SELECT count(*)::int FROM alerts", logger: TestDatabase.quietLogger).decode(Int.self) { alerts = n }
+                for try await n in try await connection.query(
+                    "SELECT coalesce(sum(value), 0)::int FROM counters WHERE name = 'events_rejected_total' AND labels->>'function' = 'send-alert'",
+                    logger: TestDatabase.quietLogger
+                ).decode(Int.self) { rejected = n }
+                for try await detail in try await connection.query(
+                    "SELECT detail::text FROM audit_events WHERE action = 'event_rejected'", logger: TestDatabase.quietLogger
+                ).decode(String.self) { audit.append(detail) }
+                return (alerts, rejected, audit)
+            }
+            #expect(alerts == 0 && rejected == 3 && audit.count == 3)
+            #expect(audit.allSatisfy { !$0.contains("Jane") && !$0.contains("555") && !$0.contains("loud") && !$0.contains("m-1") })
+        }
+    }
+
+    @Test("event ids and keys of any length or content: a NUL or a 3 KB id is stored hashed and de-duplicated; a control character in an HTTP key is a 400")
+    func hostileIDs() async throws {
+        try await withHarness(AlertSettings.testing(.console)) { harness in
+            for id in ["nul\\u0000id", String(repeating: "x", count: 3000)] {
+                let body = #"{"specversion":"1.0","id":"\#(id)","source":"//monitor","type":"alert.raised","datacontenttype":"application/json","data":\#(AlertHarness.alert())}"#
+                let request = FunctionRequest(
+                    method: .post, path: "/", headers: [.contentType: "application/cloudevents+json"], body: Data(body.utf8)
+                )
+                let first = await harness.invoker.invoke(request)
+                #expect(first.status == .accepted, "\(first.text)")
+                #expect(await harness.invoker.invoke(request).text == first.text)
+            }
+            #expect(await harness.submit(AlertHarness.alert(key: "bad\\u0007key")).status == .badRequest)
+        }
+    }
+}
+
 extension AlertHarness {
     static func settingsSendGrid(_ base: String) -> AlertSettings { AlertSettings.testing(.sendgrid, base: base) }
 }

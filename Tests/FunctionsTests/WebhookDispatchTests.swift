@@ -174,7 +174,7 @@ struct WebhookDispatchTests {
         }
     }
 
-    @Test("SSRF: a host name resolving to loopback is blocked unless private targets are allowed")
+    @Test("SSRF: a host name resolving to loopback is blocked unless private targets are allowed; blocked fails at once and disables the endpoint")
     func ssrf() async throws {
         var settings = WebhookSettings.testing
         settings.allowPrivateTargets = false
@@ -190,8 +190,14 @@ struct WebhookDispatchTests {
                 _ = try await harness.drain()
                 #expect(sink.requests.isEmpty)
                 for endpoint in [byName, byIP, metadata, mapped] {
-                    #expect(try await harness.attempts(endpoint: endpoint).first?.2 == "ssrf_blocked")
+                    #expect(try await harness.attempts(endpoint: endpoint).map(\.2) == ["ssrf_blocked"])
+                    #expect(try await harness.delivery(endpoint: endpoint).status == "failed")
+                    let stored = try await harness.endpoint(endpoint)
+                    #expect(stored?.enabled == false && stored?.disabledReason == "cannot deliver: ssrf_blocked")
                 }
+                // Nothing is retried on the schedule.
+                harness.clock.advance(seconds: 3600)
+                #expect(try await harness.drain().claimed == 0)
             }
         }
     }

@@ -30,13 +30,22 @@ public final class WebhookSink: Sendable {
         public var delay: Duration = .zero
         /// Body text.
         public var body: String = "ok"
+        /// Body bytes (NUL, invalid UTF-8, megabytes), instead of `body`.
+        public var bytes: Data?
+        /// When set, the head goes out at once and the body one byte at a time, this long apart (a trickling partner;
+        /// a long interval is a partner that hangs after the head).
+        public var trickle: Duration?
 
         /// Creates an answer.
-        public init(status: Int, headers: [String: String] = [:], delay: Duration = .zero, body: String = "ok") {
+        public init(
+            status: Int, headers: [String: String] = [:], delay: Duration = .zero, body: String = "ok", bytes: Data? = nil, trickle: Duration? = nil
+        ) {
             self.status = status
             self.headers = headers
             self.delay = delay
             self.body = body
+            self.bytes = bytes
+            self.trickle = trickle
         }
     }
 
@@ -70,9 +79,19 @@ public final class WebhookSink: Sendable {
             if answer.delay > .zero { try await Task.sleep(for: answer.delay) }
             var responseHeaders = HTTPFields()
             for (name, value) in answer.headers { responseHeaders[HTTPField.Name(name)!] = value }
+            let content = answer.bytes ?? Data(answer.body.utf8)
+            guard let interval = answer.trickle else {
+                return Response(status: .init(code: answer.status), headers: responseHeaders, body: .init(byteBuffer: ByteBuffer(data: content)))
+            }
             return Response(
                 status: .init(code: answer.status), headers: responseHeaders,
-                body: .init(byteBuffer: ByteBuffer(string: answer.body))
+                body: ResponseBody(contentLength: content.count) { writer in
+                    for byte in content {
+                        try await writer.write(ByteBuffer(bytes: [byte]))
+                        try await Task.sleep(for: interval)
+                    }
+                    try await writer.finish(nil)
+                }
             )
         }
         var logger = Logger(label: "sink")

@@ -105,6 +105,16 @@ package struct WebhookSender: Sendable {
         return .connect
     }
 
+    /// `text` parsed as AsyncHTTPClient parses a request's URL (Foundation's `URL`, whose `host` is punycode for an
+    /// IDN name and has no brackets for an IPv6 literal): the host that is resolved, vetted and pinned is the one the
+    /// client connects to. Only http(s) with a host.
+    package static func parseTarget(_ text: String) -> Swift.Result<(url: URL, host: String), DeliveryFailure> {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
+            let host = url.host, !host.isEmpty, host.unicodeScalars.allSatisfy(\.isASCII)
+        else { return .failure(.invalidURL) }
+        return .success((url, host))
+    }
+
     /// Where one endpoint URL leads: the parsed URL, its host (punycode, as the client connects to it) and the
     /// addresses it resolved to.
     struct Target: Sendable {
@@ -133,9 +143,12 @@ package struct WebhookSender: Sendable {
 
         /// Parses `text` as the HTTP client does and resolves its host.
         static func resolve(_ text: String) async -> Swift.Result<Target, TargetFailure> {
-            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
-                let host = url.host, !host.isEmpty, host.unicodeScalars.allSatisfy(\.isASCII)
-            else { return .failure(TargetFailure(kind: .invalidURL)) }
+            let url: URL
+            let host: String
+            switch WebhookSender.parseTarget(text) {
+            case .success(let parsed): (url, host) = parsed
+            case .failure(let failure): return .failure(TargetFailure(kind: failure))
+            }
             // An address literal needs no lookup (and no hop to the resolver's threads).
             if SSRFGuard.isAddressLiteral(host) { return .success(Target(url: url, host: host, addresses: SSRFGuard.resolve(host))) }
             do {
