@@ -73,4 +73,24 @@ struct RenderTests {
         check.waitUntilExit()
         #expect(check.terminationStatus == 0)
     }
+
+    @Test("render refuses a drain budget + attempt timeout, or a first-attempt budget, that does not fit the function's timeout_seconds")
+    func timingFits() throws {
+        let spec = try DeploymentSpec.load(FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml"))
+        #expect(spec.timingProblems().isEmpty)
+        var tight = spec
+        for index in tight.functions.indices where tight.functions[index].name == "webhook-dispatch" {
+            tight.functions[index].env["WEBHOOK_DRAIN_BUDGET_SECONDS"] = "100"
+            tight.functions[index].env["WEBHOOK_IMMEDIATE_BUDGET_MS"] = "10000"
+            tight.functions[index].timeout_seconds = 9
+        }
+        for index in tight.functions.indices where tight.functions[index].name == "send-alert" {
+            tight.functions[index].env["ALERT_TIMEOUT_SECONDS"] = "80"
+        }
+        let problems = tight.timingProblems()
+        #expect(problems.count == 3, "\(problems)")
+        #expect(problems.contains("webhook-dispatch: WEBHOOK_DRAIN_BUDGET_SECONDS + WEBHOOK_TIMEOUT_SECONDS is 130 s, more than its timeout_seconds (9)"))
+        #expect(problems.contains("webhook-dispatch: WEBHOOK_IMMEDIATE_BUDGET_MS is 10 s, more than its timeout_seconds (9)"))
+        #expect(problems.contains { $0.hasPrefix("send-alert: the 50 s drain budget + ALERT_TIMEOUT_SECONDS is 130 s") })
+    }
 }

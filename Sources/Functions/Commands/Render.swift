@@ -17,6 +17,8 @@ struct Render: AsyncParsableCommand {
         } catch {
             fail("cannot read \(file): \(error)")
         }
+        let problems = spec.timingProblems()
+        guard problems.isEmpty else { fail("\(file) does not fit together:\n" + problems.joined(separator: "\n")) }
         let root = URL(fileURLWithPath: output)
         for (path, content) in DeploymentRenderer(spec: spec).render() {
             let url = root.appendingPathComponent(path)

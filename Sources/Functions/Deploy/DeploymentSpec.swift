@@ -1,3 +1,4 @@
+import Domain
 import Foundation
 import Yams
 
@@ -35,6 +36,43 @@ struct DeploymentSpec: Decodable, Sendable {
     var cloudsql_instance: String
     var defaults: Defaults
     var functions: [Function]
+
+    /// What does not fit: a drain whose budget plus one attempt's timeout, or first attempts whose budget, exceed
+    /// the function's request timeout (Cloud Run would cut the request off with claims still held and attempts
+    /// unrecorded). One line per problem, naming the function and the settings.
+    func timingProblems() -> [String] {
+        var problems: [String] = []
+        for function in functions {
+            let env = defaults.env.merging(function.env) { _, own in own }
+            func seconds(_ name: String, _ fallback: Duration, milliseconds: Bool = false) -> Double {
+                guard let text = env[name], let value = Double(text) else { return fallback.seconds }
+                return milliseconds ? value / 1000 : value
+            }
+            let limit = Double(function.timeout_seconds)
+            let checks: [(String, Double)]
+            switch function.name {
+            case "webhook-dispatch":
+                let defaults = WebhookSettings()
+                let timeout = seconds("WEBHOOK_TIMEOUT_SECONDS", defaults.timeout)
+                checks = [
+                    ("WEBHOOK_DRAIN_BUDGET_SECONDS + WEBHOOK_TIMEOUT_SECONDS", seconds("WEBHOOK_DRAIN_BUDGET_SECONDS", defaults.drainBudget) + timeout),
+                    ("WEBHOOK_IMMEDIATE_BUDGET_MS", seconds("WEBHOOK_IMMEDIATE_BUDGET_MS", defaults.immediateBudget, milliseconds: true)),
+                ]
+            case "send-alert":
+                let defaults = AlertSettings()
+                checks = [
+                    ("the 50 s drain budget + ALERT_TIMEOUT_SECONDS", defaults.drainBudget.seconds + seconds("ALERT_TIMEOUT_SECONDS", defaults.timeout)),
+                    ("ALERT_FIRST_ATTEMPT_BUDGET_MS", seconds("ALERT_FIRST_ATTEMPT_BUDGET_MS", defaults.firstAttemptBudget, milliseconds: true)),
+                ]
+            default:
+                checks = []
+            }
+            for (what, total) in checks where total > limit {
+                problems.append("\(function.name): \(what) is \(Int(total.rounded(.up))) s, more than its timeout_seconds (\(function.timeout_seconds))")
+            }
+        }
+        return problems
+    }
 
     /// Reads and decodes a `functions.yaml`.
     static func load(_ url: URL) throws -> DeploymentSpec {
