@@ -122,8 +122,12 @@ public struct WebhookDispatcher: Sendable {
             let budget = settings.immediateBudget
             _ = try await deliver(claims, claiming: false, deadline: ContinuousClock.now + budget, attemptTimeout: min(settings.timeout, budget), logger: logger)
         } catch {
-            // Stored: the drain attempts them when the lease ends.
+            // Stored: given back, due now, for the drain (or, if even that fails, when the lease ends).
             logger.warning("first webhook attempts not made: \(error)")
+            let ids = deliveries.map(\.0)
+            try? await database.withConnection { connection in
+                try await WorkQueue.webhookDeliveries.release(ids, token: token, on: connection, logger: logger)
+            }
         }
         return published
     }

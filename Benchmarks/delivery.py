@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Outgoing webhooks under first attempts and a hostile partner (issue: outbound effects exactly once).
+
+Usage: python3 Benchmarks/delivery.py [--no-build] [--rate 500] [--seconds 10] [--rounds 3] [--only latency|trickle]
+
+latency: `functions serve` (webhook-dispatch, first attempts on by default) and a recording sink (a Python HTTP/1.1
+         server that notes when each webhook-id arrives). Events are published at --rate per second for --seconds
+         (32 threads on keep-alive connections, each event stamped with its send time); the time from sending
+         `POST /events` to the sink receiving the webhook is publish -> delivered. Limit: p50 < 50 ms, p99 < 500 ms,
+         every event delivered exactly once, the rate reached. No drain runs.
+trickle: one healthy endpoint (shim-benchmark sink, 200 at once) with --deliveries due, alone, then the same with 200
+         more due to an endpoint that answers its head at once and then its body at 1 byte/s (WEBHOOK_TIMEOUT_SECONDS
+         5); alternated --rounds times. The healthy endpoint's rate is its deliveries over the span of their attempts
+         as recorded in webhook_attempts (first start to last end). Limit: with the trickling endpoint, within 10 %
+         of the rate without it (median ratio).
+"""
+import argparse, base64, http.client, json, os, statistics, subprocess, sys, threading, time, uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+
+SECRET = "whsec_" + base64.b64encode(b"benchmark-webhook-secret-32bytes").decode()
+ENV = {"SECRET_KEY": "benchmark-secret-key-benchmark-secret-key-benchmark-secret-key", "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"}
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Notes (webhook-id, arrival time, the event's send time) and answers 200 at once."""
+    protocol_version = "HTTP/1.1"
+    seen = []
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        arrived = time.time()
+        sent = json.loads(body)["data"]["sent"]
+        with Recorder.lock:
+            Recorder.seen.append((self.headers.get("webhook-id"), arrived, sent))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+class Trickler(BaseHTTPRequestHandler):
+    """Answers 200 with a 100-byte body, one byte a second."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        try:
+            for _ in range(100):
+                self.wfile.write(b".")
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def start(handler):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def add_endpoint(cluster, url, database="bench"):
+    endpoint = str(uuid.uuid4())
+    cluster.psql(f"INSERT INTO webhook_endpoints (id, url, event_types, secret) VALUES ('{endpoint}', '{url}', '{{lab.*}}', '{SECRET}')",
+                 database)
+    return endpoint
+
+
+def bench_latency(cluster, rate, seconds, results):
+    sink, sink_port = start(Recorder)
+    add_endpoint(cluster, f"http://127.0.0.1:{sink_port}/in")
+    proc, port = benchlib.serve({"DATABASE_URL": cluster.url, "DB_POOL_SIZE": "16", **ENV}, "webhook-dispatch")
+    total, threads = rate * seconds, 32
+    statuses, lock = [], threading.Lock()
+    try:
+        def publisher(k, start_at):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine = []
+            for i in range(k, total, threads):
+                delay = start_at + i / rate - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                body = json.dumps({"type": "lab.result", "data": {"n": i, "sent": time.time()}})
+                connection.request("POST", "/events", body, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                mine.append(response.status)
+            with lock:
+                statuses.extend(mine)
+        # Warm-up: connections and prepared statements, not measured.
+        for i in range(50):
+            benchlib.http(port, "POST", "/events", json.dumps({"type": "lab.result", "data": {"n": -1, "sent": time.time()}}).encode(),
+                          {"Content-Type": "application/json"})
+        time.sleep(1)
+        Recorder.seen = []
+        start_at = time.time() + 0.2
+        workers = [threading.Thread(target=publisher, args=(k, start_at)) for k in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        elapsed = time.time() - start_at
+        time.sleep(2)  # stragglers
+    finally:
+        benchlib.stop(proc)
+        sink.shutdown()
+    seen = list(Recorder.seen)
+    latencies = sorted((arrived - sent) * 1000 for _, arrived, sent in seen)
+    ids = [webhook_id for webhook_id, _, _ in seen]
+    results["latency"] = {
+        "p50": statistics.median(latencies), "p99": latencies[int(len(latencies) * 0.99) - 1], "delivered": len(seen),
+        "unique": len(set(ids)), "published": total, "accepted": sum(1 for s in statuses if s == 202), "rate": total / elapsed,
+    }
+
+
+def healthy_rate(cluster, endpoint, database):
+    out = cluster.psql(
+        "SELECT count(*), extract(epoch FROM max(a.started_at + a.duration_ms * interval '1 millisecond') - min(a.started_at)) "
+        f"FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = '{endpoint}' AND a.status_code = 200",
+        database)
+    count, span = out.strip().split("|")
+    return int(count) / max(float(span), 1e-6)
+
+
+def bench_trickle(cluster, deliveries, rounds, results):
+    sink_port = benchlib.free_port()
+    sink = subprocess.Popen([os.path.join(benchlib.BIN, "shim-benchmark"), "sink", str(sink_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trickler, trickle_port = start(Trickler)
+    env = {"DATABASE_URL": cluster.url, "DB_POOL_SIZE": "32", "WEBHOOK_TIMEOUT_SECONDS": "5", "WEBHOOK_DRAIN_BUDGET_SECONDS": "20", **ENV}
+    proc, port = benchlib.serve(env, "webhook-dispatch")
+    rates = {"alone": [], "trickling": []}
+    try:
+        benchlib.wait_http(sink_port, "/")
+        message = str(uuid.uuid4())
+        cluster.psql(f"INSERT INTO webhook_messages (id, event_type, payload, response, created_at) VALUES "
+                     f"('{message}', 'lab.result', convert_to('{{}}', 'UTF8'), '{{}}', now())", "bench")
+
+        def seed(endpoint, count):
+            cluster.psql(f"INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, next_attempt_at, created_at) "
+                         f"SELECT gen_random_uuid(), '{message}', '{endpoint}', 'pending', now(), now() FROM generate_series(1, {count})", "bench")
+
+        warm = add_endpoint(cluster, f"http://127.0.0.1:{sink_port}/in")
+        seed(warm, 2000)
+        benchlib.http(port, "POST", "/drain", b"", timeout=600)
+        cluster.psql("UPDATE webhook_endpoints SET enabled = false", "bench")
+        for index in range(rounds):
+            for case in (("alone", "trickling") if index % 2 == 0 else ("trickling", "alone")):
+                healthy = add_endpoint(cluster, f"http://127.0.0.1:{sink_port}/in")
+                seed(healthy, deliveries)
+                if case == "trickling":
+                    slow = add_endpoint(cluster, f"http://127.0.0.1:{trickle_port}/slow")
+                    seed(slow, 200)
+                cluster.psql("ANALYZE webhook_deliveries", "bench")
+                status, body = benchlib.http(port, "POST", "/drain", b"", timeout=600)
+                assert status == 200, (status, body)
+                rates[case].append(healthy_rate(cluster, healthy, "bench"))
+                cluster.psql("UPDATE webhook_endpoints SET enabled = false", "bench")  # this round's endpoints are done
+            print(f"round {index + 1}: healthy endpoint alone {rates['alone'][-1]:,.0f}/s, "
+                  f"beside a trickling one {rates['trickling'][-1]:,.0f}/s", file=sys.stderr)
+    finally:
+        benchlib.stop(proc)
+        benchlib.stop(sink)
+        trickler.shutdown()
+    results["trickle"] = rates
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--deliveries", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", choices=["latency", "trickle"])
+    args = parser.parse_args()
+    cluster = benchlib.migrated_cluster(args.no_build)
+    results = {}
+    try:
+        if args.only != "trickle":
+            bench_latency(cluster, args.rate, args.seconds, results)
+        if args.only != "latency":
+            bench_trickle(cluster, args.deliveries, args.rounds, results)
+    finally:
+        cluster.stop()
+    rows = []
+    if "latency" in results:
+        r = results["latency"]
+        once = r["delivered"] == r["unique"] == r["published"] == r["accepted"]
+        rows += [
+            (f"publish -> delivered p50, {args.rate} events/s for {args.seconds} s (reached {r['rate']:,.0f}/s)", f"{r['p50']:.1f} ms", "< 50 ms",
+             f"{r['p50'] / 50:.2f}× of limit", r["p50"] < 50 and r["rate"] >= args.rate * 0.95),
+            ("publish -> delivered p99", f"{r['p99']:.1f} ms", "< 500 ms", f"{r['p99'] / 500:.2f}× of limit", r["p99"] < 500),
+            ("delivered exactly once", f"{r['unique']:,} of {r['published']:,} ({r['delivered']:,} requests)", "each once", "", once),
+        ]
+    if "trickle" in results:
+        rates = results["trickle"]
+        alone, beside = statistics.median(rates["alone"]), statistics.median(rates["trickling"])
+        ratio = statistics.median(t / a for t, a in zip(rates["trickling"], rates["alone"]))
+        rows.append((f"healthy endpoint's drain rate beside one trickling at 1 byte/s (median of {args.rounds})", f"{beside:,.0f} deliveries/s",
+                     f"within 10% of alone ({alone:,.0f}/s)", f"{ratio:.0%}", ratio >= 0.9))
+    passed = benchlib.print_table(rows)
+    if "trickle" in results:
+        print("trickle rounds (alone, beside): " + "; ".join(f"{a:,.0f}, {t:,.0f}" for a, t in zip(results["trickle"]["alone"], results["trickle"]["trickling"])))
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
