@@ -35,9 +35,9 @@ extension WebhookDispatcher {
     /// bound on requests in flight, and records results in batches: whatever finished while the previous batch was
     /// being written goes into the next one.
     ///
-    /// A claim takes at most `perEndpointConcurrency × rounds` deliveries of one endpoint, where `rounds` is how many
-    /// attempt timeouts fit in the lease, and skips endpoints that already have a full round waiting here; so one
-    /// slow endpoint holds what it can finish under its lease, and nothing more.
+    /// An endpoint holds at most `perEndpointConcurrency × rounds` deliveries here (in flight and waiting), where
+    /// `rounds` is how many attempt timeouts fit in the lease; a claim takes no more than the rest, so one slow
+    /// endpoint holds what it can finish under its lease, and nothing more.
     func deliver(
         _ initial: [DeliveryQueue.Claim], claiming: Bool, deadline: ContinuousClock.Instant, attemptTimeout: Duration, logger: Logger
     ) async throws -> DrainReport {
@@ -59,10 +59,10 @@ extension WebhookDispatcher {
             var total = 0
             var claimInProgress = false
             var mayClaim = claiming
-            // The endpoints a claim that came back empty left out: until one of them has room again, claiming more
-            // would come back empty too.
-            var emptyExcluding: Set<UUID>?
-            var excluded: Set<UUID> = []
+            // The full endpoints when a claim came back empty: until one of them has room again, claiming more would
+            // come back empty too.
+            var emptyWithFull: Set<UUID>?
+            var claimedWithFull: Set<UUID> = []
             var unrecorded: [(claim: DeliveryQueue.Claim, outcome: DeliveryQueue.Outcome)] = []
             var recording = false
             report.claimed = initial.count
@@ -90,17 +90,19 @@ extension WebhookDispatcher {
                     total += 1
                     group.addTask { .attempted(claim, await self.attempt(claim, sender: sender, timeout: timeout, logger: logger)) }
                 }
-                var full: [UUID: Int] = [:]
-                for claim in waiting { full[claim.endpointID, default: 0] += 1 }
-                // An endpoint with a full round waiting here gets nothing more from this claim.
-                let saturated = Set(full.filter { $0.value >= perEndpoint }.keys)
-                if mayClaim, !claimInProgress, waiting.count < concurrency, emptyExcluding.map({ !saturated.isSuperset(of: $0) }) ?? true {
+                // What each endpoint already holds here, in flight or waiting, against what its slots can attempt
+                // inside a lease: a claim takes no more than the rest.
+                var held = inFlight
+                for claim in waiting { held[claim.endpointID, default: 0] += 1 }
+                let room = held.mapValues { perEndpoint * rounds - $0 }
+                let full = Set(room.filter { $0.value <= 0 }.keys)
+                if mayClaim, !claimInProgress, waiting.count < concurrency, emptyWithFull.map({ !full.isSuperset(of: $0) }) ?? true {
                     claimInProgress = true
-                    excluded = saturated
-                    emptyExcluding = nil
+                    claimedWithFull = full
+                    emptyWithFull = nil
                     group.addTask {
                         do {
-                            return .claimed(.success(try await self.claim(rounds: rounds, excluding: Array(saturated), logger: logger)))
+                            return .claimed(.success(try await self.claim(rounds: rounds, room: room, logger: logger)))
                         } catch {
                             return .claimed(.failure(error))
                         }
@@ -119,7 +121,7 @@ extension WebhookDispatcher {
                     report.claimed += claims.count
                     if claims.isEmpty {
                         // Nothing due at all, or nothing due but for endpoints that have enough waiting already.
-                        if excluded.isEmpty { mayClaim = false } else { emptyExcluding = excluded }
+                        if claimedWithFull.isEmpty { mayClaim = false } else { emptyWithFull = claimedWithFull }
                     }
                     waiting += claims
                 case .claimed(.failure(let error)):
@@ -153,14 +155,14 @@ extension WebhookDispatcher {
     }
 
     /// One claim sized to what the lease covers: `rounds` attempt timeouts per endpoint slot.
-    func claim(rounds: Int, excluding: [UUID], logger: Logger) async throws -> [DeliveryQueue.Claim] {
+    func claim(rounds: Int, room: [UUID: Int], logger: Logger) async throws -> [DeliveryQueue.Claim] {
         let now = clock.now()
         let (limit, perEndpoint, lease, encryption) = (
             min(settings.claimBatch, settings.concurrency * rounds), settings.perEndpointConcurrency * rounds, settings.lease, self.encryption
         )
         return try await database.withTransaction { connection in
             try await DeliveryQueue.claim(
-                limit: limit, perEndpoint: perEndpoint, excluding: excluding, now: now, lease: lease, encryption: encryption,
+                limit: limit, perEndpoint: perEndpoint, room: room, now: now, lease: lease, encryption: encryption,
                 on: connection, logger: logger
             )
         }

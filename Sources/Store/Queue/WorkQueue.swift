@@ -53,28 +53,30 @@ package struct WorkQueue: Sendable {
         }
     }
 
-    /// Claims up to `limit` due rows, at most `perPartition` of each partition and none of the partitions in
-    /// `excluding` (their text form), for `lease`, in one statement that also reads what the claims need: `details`
-    /// is a constant `SELECT` over `claimed (id, attempts, next_attempt_at)`, the claimed rows with the attempt
-    /// number this claim makes. Answers the claim's token and `details`' rows.
+    /// Claims up to `limit` due rows, at most `perPartition` of each partition, and for the partitions in `room`
+    /// (their text form) at most as many as it says (none when zero or less), for `lease`, in one statement that also
+    /// reads what the claims need: `details` is a constant `SELECT` over `claimed (id, attempts, next_attempt_at)`,
+    /// the claimed rows with the attempt number this claim makes. Answers the claim's token and `details`' rows.
     package func claim(
-        limit: Int, perPartition: Int, excluding: [String] = [], now: Date, lease: Duration, details: String,
+        limit: Int, perPartition: Int, room: [String: Int] = [:], now: Date, lease: Duration, details: String,
         on connection: PostgresConnection, logger: Logger
     ) async throws -> (token: UUID, rows: PostgresRowSequence) {
         let token = UUID.random()
         let leaseEnd = now.addingTimeInterval(lease.seconds)
+        let (roomKeys, roomCounts) = (Array(room.keys), room.keys.map { room[$0]! })
         let rows = try await connection.query(
             """
             WITH candidates AS (
                 -- Unlocked: the oldest due rows of each partition, through its (partition, next_attempt_at) index.
                 SELECT c.id FROM (\(unescaped: partitions)) AS p (key)
+                LEFT JOIN unnest(\(roomKeys)::text[], \(roomCounts)::int8[]) AS r (key, room) ON r.key = p.key::text
                 CROSS JOIN LATERAL (
-                    SELECT w.id, w.next_attempt_at FROM \(unescaped: table) w
+                    SELECT w.id, w.next_attempt_at, row_number() OVER (ORDER BY w.next_attempt_at) AS n FROM \(unescaped: table) w
                     WHERE w.\(unescaped: partitionColumn) = p.key AND w.status = 'pending' AND w.next_attempt_at <= \(now)
                       AND (w.claimed_until IS NULL OR w.claimed_until < \(now))
                     ORDER BY w.next_attempt_at LIMIT \(perPartition)
                 ) c
-                WHERE p.key::text <> ALL (\(excluding)::text[])
+                WHERE c.n <= coalesce(r.room, \(perPartition))
                 ORDER BY c.next_attempt_at LIMIT \(limit)
             ), due AS (
                 -- Locked, and checked again: a concurrent claim may have taken a candidate since.

@@ -40,12 +40,12 @@ package enum DeliveryQueue {
     }
 
     /// Claims up to `limit` due deliveries of enabled endpoints (``WorkQueue/webhookDeliveries``), at most
-    /// `perEndpoint` of each and none of the endpoints in `excluding`, and reads what sending them needs (the
-    /// message's payload and the endpoint) in the same statement.
+    /// `perEndpoint` of each and, for the endpoints in `room`, at most as many as it says, and reads what sending
+    /// them needs (the message's payload and the endpoint) in the same statement.
     package static func claim(
         limit: Int,
         perEndpoint: Int,
-        excluding: [UUID] = [],
+        room: [UUID: Int] = [:],
         now: Date,
         lease: Duration,
         encryption: FieldEncryption,
@@ -54,7 +54,8 @@ package enum DeliveryQueue {
     ) async throws -> [Claim] {
         let leaseEnds = ContinuousClock.now + lease
         let (token, rows) = try await WorkQueue.webhookDeliveries.claim(
-            limit: limit, perPartition: perEndpoint, excluding: excluding.map { $0.uuidString.lowercased() }, now: now, lease: lease,
+            limit: limit, perPartition: perEndpoint, room: Dictionary(uniqueKeysWithValues: room.map { ($0.key.uuidString.lowercased(), $0.value) }),
+            now: now, lease: lease,
             details: """
                 SELECT c.id, c.attempts, d.message_id, m.payload, m.payload_encrypted, \(WebhookEndpointStore.columns(as: "e"))
                 FROM claimed c JOIN webhook_deliveries d ON d.id = c.id JOIN webhook_messages m ON m.id = d.message_id
