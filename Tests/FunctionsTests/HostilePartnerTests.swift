@@ -15,9 +15,7 @@ import TestSupport
 @Suite("webhook-dispatch against hostile partners (real sinks)")
 struct HostilePartnerTests {
     func withHarness(settings: WebhookSettings = .testing, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void) async throws {
-        try await TestDatabase.with(suite: "hostile-\(UUID().uuidString.prefix(8))") { database in
-            try await body(try WebhookHarness(database: database, settings: settings))
-        }
+        try await WebhookHarness.withOwnDatabase("hostile", settings: settings, body)
     }
 
     /// (webhook-id, attempt, error kind) of every recorded attempt to `endpoint`.

@@ -10,10 +10,7 @@ import TestSupport
 @Suite("webhook-dispatch: publish, drain, retries, attempt records, SSRF (real HTTP sink)")
 struct WebhookDispatchTests {
     func withHarness(settings: WebhookSettings = .testing, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void) async throws {
-        // Its own database per test: drains take every due delivery, so tests must not share a queue.
-        try await TestDatabase.with(suite: "webhook-dispatch-\(UUID().uuidString.prefix(8))") { database in
-            try await body(try WebhookHarness(database: database, settings: settings))
-        }
+        try await WebhookHarness.withOwnDatabase("webhook-dispatch", settings: settings, body)
     }
 
     @Test("publish fans out to subscribed endpoints in one transaction; the same idempotency key returns the first answer")

@@ -42,6 +42,16 @@ struct WebhookHarness: Sendable {
 
     var logger: Logger { TestDatabase.quietLogger }
 
+    /// Runs `body` with a harness over a database of its own: drains take every due delivery, so tests must not
+    /// share a queue.
+    static func withOwnDatabase(
+        _ prefix: String, settings: WebhookSettings, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void
+    ) async throws {
+        try await TestDatabase.with(suite: "\(prefix)-\(UUID().uuidString.prefix(8))") { database in
+            try await body(try WebhookHarness(database: database, settings: settings))
+        }
+    }
+
     /// A new source with a unique slug; returns slug and secret.
     func addSource(scheme: WebhookSource.Scheme = .standard, allow: [String] = [], secret: String? = nil) async throws -> (String, String) {
         let slug = "src-\(UInt32.random(in: 0...UInt32.max))"
