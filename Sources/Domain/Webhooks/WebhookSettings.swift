@@ -31,10 +31,10 @@ public struct WebhookSettings: Sendable {
     public init() {}
 
     /// How many attempts of `timeout` one endpoint slot can make one after another inside a lease, keeping two
-    /// seconds for claiming and recording (at least one): a claim takes at most this many rounds of
+    /// seconds for claiming and recording (at least one, at most `limit`): a claim takes at most this many rounds of
     /// ``perEndpointConcurrency``.
-    public func rounds(timeout: Duration) -> Int {
+    public func rounds(timeout: Duration, limit: Int = .max) -> Int {
         guard timeout > .zero else { return 1 }
-        return max(1, Int(((lease - .seconds(2)) / timeout).rounded(.down)))
+        return max(1, Int(min(((lease - .seconds(2)) / timeout).rounded(.down), Double(limit))))
     }
 }

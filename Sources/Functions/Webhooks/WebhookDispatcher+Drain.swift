@@ -36,8 +36,10 @@ extension WebhookDispatcher {
     /// being written goes into the next one.
     ///
     /// An endpoint holds at most `perEndpointConcurrency × rounds` deliveries here (in flight and waiting), where
-    /// `rounds` is how many attempt timeouts fit in the lease; a claim takes no more than the rest, so one slow
-    /// endpoint holds what it can finish under its lease, and nothing more.
+    /// `rounds` is how many of its attempts fit in the lease: counted with the attempt timeout until this drain has
+    /// seen the endpoint answer, then with the longest attempt it has seen (so a fast endpoint is claimed in large
+    /// batches and a slow one in small ones). A claim takes no more than the rest, so an endpoint holds what it can
+    /// finish under its lease; should it turn slow, the check before each attempt gives back what no longer fits.
     func deliver(
         _ initial: [DeliveryQueue.Claim], claiming: Bool, deadline: ContinuousClock.Instant, attemptTimeout: Duration, logger: Logger
     ) async throws -> DrainReport {
@@ -45,6 +47,10 @@ extension WebhookDispatcher {
         let concurrency = settings.concurrency
         let perEndpoint = settings.perEndpointConcurrency
         let rounds = settings.rounds(timeout: attemptTimeout)
+        // However fast an endpoint, one claim takes at most a claim batch of it.
+        let maxRounds = max(rounds, settings.claimBatch / max(perEndpoint, 1))
+        /// The longest attempt seen per endpoint in this drain.
+        var slowest: [UUID: Duration] = [:]
         let margin = Duration.seconds(1)
         // Attempts start while their whole timeout fits before the deadline; when the budget is shorter than two
         // timeouts, until half of it has passed, with the timeout cut to what is left.
@@ -91,10 +97,16 @@ extension WebhookDispatcher {
                     group.addTask { .attempted(claim, await self.attempt(claim, sender: sender, timeout: timeout, logger: logger)) }
                 }
                 // What each endpoint already holds here, in flight or waiting, against what its slots can attempt
-                // inside a lease: a claim takes no more than the rest.
+                // inside a lease: a claim takes no more than the rest, and nothing for an endpoint with less than a
+                // round of room (claims of one or two rows would cost a transaction per delivery).
                 var held = inFlight
                 for claim in waiting { held[claim.endpointID, default: 0] += 1 }
-                let room = held.mapValues { perEndpoint * rounds - $0 }
+                for endpoint in slowest.keys where held[endpoint] == nil { held[endpoint] = 0 }
+                let room = held.map { endpoint, count -> (UUID, Int) in
+                    let capacity = perEndpoint * (slowest[endpoint].map { settings.rounds(timeout: max($0, .milliseconds(10)), limit: maxRounds) } ?? rounds)
+                    return (endpoint, count > capacity - perEndpoint ? 0 : capacity - count)
+                }
+                .reduce(into: [UUID: Int]()) { $0[$1.0] = $1.1 }
                 let full = Set(room.filter { $0.value <= 0 }.keys)
                 if mayClaim, !claimInProgress, waiting.count < concurrency, emptyWithFull.map({ !full.isSuperset(of: $0) }) ?? true {
                     claimInProgress = true
@@ -129,6 +141,8 @@ extension WebhookDispatcher {
                     mayClaim = false
                     failure = error
                 case .attempted(let claim, let outcome):
+                    let took = Duration.milliseconds(outcome.durationMilliseconds)
+                    slowest[claim.endpointID] = max(slowest[claim.endpointID] ?? .zero, took)
                     inFlight[claim.endpointID, default: 1] -= 1
                     total -= 1
                     unrecorded.append((claim, outcome))

@@ -8,6 +8,10 @@ import NIOHTTP1
 /// head and the whole body. AsyncHTTPClient's own deadline stops at the head, so a partner that answers at once
 /// and then trickles its body one byte every few seconds would otherwise hold the attempt (and its lease) for
 /// as long as it likes. Only the first `maxBodyBytes` of the body are kept; the rest is not read.
+///
+/// The exchange runs as a task that a timer on the client's event loop cancels at the deadline (cancellation ends
+/// AsyncHTTPClient's request and its body stream at once). An event-loop timer is cancelled cheaply when the
+/// exchange ends first, unlike a sleeping task per request, whose timer lives on until it fires.
 package enum BoundedExchange {
     /// The answer: status, headers and the kept part of the body.
     package struct Answer: Sendable {
@@ -26,26 +30,34 @@ package enum BoundedExchange {
         _ request: HTTPClientRequest, on client: HTTPClient, timeout: Duration, maxBodyBytes: Int, logger: Logger
     ) async throws -> Answer {
         guard timeout > .zero else { throw DeadlineExceeded() }
-        return try await withThrowingTaskGroup(of: Answer?.self) { group in
-            group.addTask {
-                let response = try await client.execute(request, timeout: .init(timeout), logger: logger)
-                var kept = ByteBuffer()
-                for try await chunk in response.body {
-                    let room = maxBodyBytes - kept.readableBytes
-                    if room > 0, let slice = chunk.getSlice(at: chunk.readerIndex, length: min(chunk.readableBytes, room)) {
-                        kept.writeImmutableBuffer(slice)
-                    }
-                    if kept.readableBytes >= maxBodyBytes { break }
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.wholeNanoseconds))
+        let exchange = Task {
+            let response = try await client.execute(request, deadline: deadline, logger: logger)
+            var kept = ByteBuffer()
+            for try await chunk in response.body {
+                let room = maxBodyBytes - kept.readableBytes
+                if room > 0, let slice = chunk.getSlice(at: chunk.readerIndex, length: min(chunk.readableBytes, room)) {
+                    kept.writeImmutableBuffer(slice)
                 }
-                return Answer(status: Int(response.status.code), headers: response.headers, body: kept)
+                if kept.readableBytes >= maxBodyBytes { break }
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let answer = first else { throw DeadlineExceeded() }
-            return answer
+            return Answer(status: Int(response.status.code), headers: response.headers, body: kept)
         }
+        let timer = client.eventLoopGroup.any().scheduleTask(deadline: deadline) { exchange.cancel() }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler { try await exchange.value } onCancel: { exchange.cancel() }
+        } catch {
+            if NIODeadline.now() >= deadline { throw DeadlineExceeded() }
+            throw error
+        }
+    }
+}
+
+extension Duration {
+    /// The whole nanoseconds in this duration.
+    var wholeNanoseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
     }
 }

@@ -88,7 +88,7 @@ package enum DeliveryQueue {
     /// How an attempt ended, for the record.
     package struct Outcome: Sendable {
         var startedAt: Date
-        var durationMilliseconds: Int
+        package var durationMilliseconds: Int
         var statusCode: Int?
         var responseBody: String?
         var errorKind: String?
