@@ -53,8 +53,8 @@ package struct WorkQueue: Sendable {
         }
     }
 
-    /// Claims up to `limit` due rows, at most `perPartition` of each partition, and for the partitions in `room`
-    /// (their text form) at most as many as it says (none when zero or less), for `lease`, in one statement that also
+    /// Claims up to `limit` due rows, at most `perPartition` of each partition or, for the partitions in `room`
+    /// (their text form), as many as it says (none when zero or less), for `lease`, in one statement that also
     /// reads what the claims need: `details` is a constant `SELECT` over `claimed (id, attempts, next_attempt_at)`,
     /// the claimed rows with the attempt number this claim makes. Answers the claim's token and `details`' rows.
     package func claim(
@@ -71,12 +71,11 @@ package struct WorkQueue: Sendable {
                 SELECT c.id FROM (\(unescaped: partitions)) AS p (key)
                 LEFT JOIN unnest(\(roomKeys)::text[], \(roomCounts)::int8[]) AS r (key, room) ON r.key = p.key::text
                 CROSS JOIN LATERAL (
-                    SELECT w.id, w.next_attempt_at, row_number() OVER (ORDER BY w.next_attempt_at) AS n FROM \(unescaped: table) w
+                    SELECT w.id, w.next_attempt_at FROM \(unescaped: table) w
                     WHERE w.\(unescaped: partitionColumn) = p.key AND w.status = 'pending' AND w.next_attempt_at <= \(now)
                       AND (w.claimed_until IS NULL OR w.claimed_until < \(now))
-                    ORDER BY w.next_attempt_at LIMIT \(perPartition)
+                    ORDER BY w.next_attempt_at LIMIT greatest(0, coalesce(r.room, \(perPartition)))
                 ) c
-                WHERE c.n <= coalesce(r.room, \(perPartition))
                 ORDER BY c.next_attempt_at LIMIT \(limit)
             ), due AS (
                 -- Locked, and checked again: a concurrent claim may have taken a candidate since.
