@@ -5,7 +5,7 @@ Usage: python3 Benchmarks/delivery.py [--no-build] [--rate 500] [--seconds 10] [
 
 latency: `functions serve` (webhook-dispatch, first attempts on by default) and a recording sink (a Python HTTP/1.1
          server that notes when each webhook-id arrives). Events are published at --rate per second for --seconds
-         (32 threads on keep-alive connections, each event stamped with its send time); the time from sending
+         (64 threads on keep-alive connections, each event stamped with its send time; the sink is its own process); the time from sending
          `POST /events` to the sink receiving the webhook is publish -> delivered. Limit: p50 < 50 ms, p99 < 500 ms,
          every event delivered exactly once, the rate reached. No drain runs.
 trickle: one healthy endpoint (shim-benchmark sink, 200 at once) with --deliveries due, alone, then the same with 200
@@ -29,6 +29,11 @@ class Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen = []
     lock = threading.Lock()
+
+    def do_GET(self):  # readiness
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -80,11 +85,28 @@ def add_endpoint(cluster, url, database="bench"):
     return endpoint
 
 
+def recording_sink(port, out):
+    """Runs the recording sink in this process (started as its own process, so the publisher's threads do not share
+    its interpreter lock) until SIGTERM, then writes what it saw to `out` as JSON."""
+    import signal
+    server = ThreadingHTTPServer(("127.0.0.1", port), Recorder)
+    server.daemon_threads = True
+
+    def stop(*_):
+        with open(out, "w") as f:
+            json.dump(Recorder.seen, f)
+        os._exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    server.serve_forever()
+
+
 def bench_latency(cluster, rate, seconds, results):
-    sink, sink_port = start(Recorder)
+    sink_port, out = benchlib.free_port(), f"/tmp/functions-bench-sink-{os.getpid()}.json"
+    sink = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sink", str(sink_port), out])
+    benchlib.wait_http(sink_port, "/")
     add_endpoint(cluster, f"http://127.0.0.1:{sink_port}/in")
     proc, port = benchlib.serve({"DATABASE_URL": cluster.url, "DB_POOL_SIZE": "16", **ENV}, "webhook-dispatch")
-    total, threads = rate * seconds, 32
+    total, threads = rate * seconds, 64
     statuses, lock = [], threading.Lock()
     try:
         def publisher(k, start_at):
@@ -106,7 +128,7 @@ def bench_latency(cluster, rate, seconds, results):
             benchlib.http(port, "POST", "/events", json.dumps({"type": "lab.result", "data": {"n": -1, "sent": time.time()}}).encode(),
                           {"Content-Type": "application/json"})
         time.sleep(1)
-        Recorder.seen = []
+        warmed = time.time()
         start_at = time.time() + 0.2
         workers = [threading.Thread(target=publisher, args=(k, start_at)) for k in range(threads)]
         for worker in workers:
@@ -117,8 +139,11 @@ def bench_latency(cluster, rate, seconds, results):
         time.sleep(2)  # stragglers
     finally:
         benchlib.stop(proc)
-        sink.shutdown()
-    seen = list(Recorder.seen)
+        sink.terminate()
+        sink.wait(timeout=30)
+    with open(out) as f:
+        seen = [entry for entry in json.load(f) if entry[2] >= warmed]
+    os.remove(out)
     latencies = sorted((arrived - sent) * 1000 for _, arrived, sent in seen)
     ids = [webhook_id for webhook_id, _, _ in seen]
     results["latency"] = {
@@ -180,6 +205,8 @@ def bench_trickle(cluster, deliveries, rounds, results):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--sink":
+        recording_sink(int(sys.argv[2]), sys.argv[3])
     parser = argparse.ArgumentParser()
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--rate", type=int, default=500)

@@ -56,8 +56,12 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
             FROM held h JOIN endpoint_batch b USING (endpoint_id)
             GROUP BY b.endpoint_id, b.last_ok, b.reason
         ), before AS (
-            -- Each endpoint as it stands now (locked, so a concurrent drain's change is seen): was it enabled?
-            SELECT e.id, e.enabled FROM webhook_endpoints e JOIN tally t ON t.endpoint_id = e.id FOR UPDATE OF e
+            -- Each endpoint this batch changes, as it stands now (locked, so a concurrent drain's change is seen): was
+            -- it enabled? A success for an endpoint with no streak changes nothing, and takes no lock: publishes
+            -- making first attempts to one endpoint would otherwise queue on its row, one commit at a time.
+            SELECT e.id, e.enabled FROM webhook_endpoints e JOIN tally t ON t.endpoint_id = e.id
+            WHERE t.failures > 0 OR t.reason IS NOT NULL OR e.failure_streak <> 0 OR e.failing_since IS NOT NULL
+            FOR UPDATE OF e
         ), streak AS (
             UPDATE webhook_endpoints e SET
                 failure_streak = CASE WHEN t.reset THEN t.failures ELSE e.failure_streak + t.failures END,
@@ -71,7 +75,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
             FROM tally t, before b WHERE e.id = t.endpoint_id AND b.id = e.id
             RETURNING e.id, e.enabled, b.enabled AND NOT e.enabled AS disabled_now
         )
-        SELECT h.id, s.enabled, s.disabled_now FROM held h JOIN streak s ON s.id = h.endpoint_id
+        SELECT h.id, coalesce(s.enabled, true), coalesce(s.disabled_now, false) FROM held h LEFT JOIN streak s ON s.id = h.endpoint_id
         """
 
     package static let bindingDataTypes: [PostgresDataType] = [
