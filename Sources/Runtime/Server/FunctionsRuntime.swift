@@ -69,7 +69,10 @@ public struct FunctionsRuntime: Sendable {
             logger: logger
         )
         group.maximumGracefulShutdownDuration = configuration.shutdownGrace
-        group.maximumCancellationDuration = .seconds(1)
+        // After the grace period, services are cancelled; ServiceLifecycle ends the process with a crash if that takes
+        // longer than this. 2 s keeps grace (8 s by default) plus cancellation inside Cloud Run's 10 s before SIGKILL,
+        // while a loaded instance whose database connections are closing still exits cleanly.
+        group.maximumCancellationDuration = .seconds(2)
         try await ServiceGroup(configuration: group).run()
         logger.notice("stopped")
     }
