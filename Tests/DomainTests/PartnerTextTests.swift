@@ -48,4 +48,20 @@ struct PartnerTextTests {
         settings.lease = .seconds(4)
         #expect(settings.rounds(timeout: .seconds(5)) == 1)
     }
+
+    @Test("an attempt starts only while its timeout fits the drain and its lease, keeping a second to record it")
+    func attemptWindow() {
+        let start = ContinuousClock.now
+        let window = AttemptWindow(started: start, deadline: start + .seconds(100), attemptTimeout: .seconds(30))
+        #expect(!window.isClosed(at: start + .seconds(70)) && window.isClosed(at: start + .seconds(71)))
+        #expect(window.timeout(at: start + .seconds(70)) == .seconds(30))
+        // The default drain (50 s, 30 s timeouts): until 25 s, the last attempts with what is left.
+        let defaults = AttemptWindow(started: start, deadline: start + .seconds(50), attemptTimeout: .seconds(30))
+        #expect(!defaults.isClosed(at: start + .seconds(25)) && defaults.timeout(at: start + .seconds(25)) == .seconds(25))
+        #expect(window.fits(at: start, leaseEnds: start + .seconds(31)) && !window.fits(at: start, leaseEnds: start + .milliseconds(30_999)))
+        // A budget shorter than two timeouts: attempts start until half of it, with the timeout cut to what is left.
+        let short = AttemptWindow(started: start, deadline: start + .seconds(2), attemptTimeout: .seconds(2))
+        #expect(!short.isClosed(at: start + .seconds(1)) && short.isClosed(at: start + .milliseconds(1001)))
+        #expect(short.timeout(at: start + .seconds(1)) == .seconds(1))
+    }
 }

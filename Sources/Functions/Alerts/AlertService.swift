@@ -141,12 +141,10 @@ public struct AlertService: Sendable {
     public func drain(budget: Duration? = nil, logger: Logger) async throws -> DrainReport {
         let budget = budget ?? settings.drainBudget
         let started = ContinuousClock.now
-        let deadline = started + budget
-        let attemptTimeout = min(settings.timeout, budget)
-        let startBy = max(deadline - attemptTimeout, started + budget / 2)
+        let window = AttemptWindow(started: started, deadline: started + budget, attemptTimeout: min(settings.timeout, budget))
         let sender = ChannelSender(settings: settings, client: providers)
         var report = DrainReport()
-        while ContinuousClock.now <= startBy {
+        while !window.isClosed(at: ContinuousClock.now) {
             let now = clock.now()
             let lease = settings.lease
             let claims = try await database.withTransaction { connection in
@@ -154,11 +152,10 @@ public struct AlertService: Sendable {
             }
             if claims.isEmpty { break }
             report.claimed += claims.count
-            let timeout = min(attemptTimeout, deadline - ContinuousClock.now)
-            let (startable, late) = (
-                claims.filter { ContinuousClock.now + timeout <= $0.leaseEnds - .seconds(1) },
-                claims.filter { ContinuousClock.now + timeout > $0.leaseEnds - .seconds(1) }
-            )
+            let starting = ContinuousClock.now
+            let timeout = window.timeout(at: starting)
+            let startable = claims.filter { window.fits(at: starting, leaseEnds: $0.leaseEnds) }
+            let late = claims.filter { !window.fits(at: starting, leaseEnds: $0.leaseEnds) }
             if !late.isEmpty {
                 try? await database.withConnection { try await AlertSendQueue.release(late, on: $0, logger: logger) }
             }
@@ -178,7 +175,7 @@ public struct AlertService: Sendable {
             }
             for result in outcomes { report.count(result) }
         }
-        report.budgetExhausted = ContinuousClock.now > startBy
+        report.budgetExhausted = window.isClosed(at: ContinuousClock.now)
         return report
     }
 

@@ -51,11 +51,7 @@ extension WebhookDispatcher {
         let maxRounds = max(rounds, settings.claimBatch / max(perEndpoint, 1))
         /// The longest attempt seen per endpoint in this drain.
         var slowest: [UUID: Duration] = [:]
-        let margin = Duration.seconds(1)
-        // Attempts start while their whole timeout fits before the deadline; when the budget is shorter than two
-        // timeouts, until half of it has passed, with the timeout cut to what is left.
-        let started = ContinuousClock.now
-        let startBy = max(deadline - attemptTimeout, started + (deadline - started) / 2)
+        let window = AttemptWindow(started: ContinuousClock.now, deadline: deadline, attemptTimeout: attemptTimeout)
         var report = DrainReport()
         var failure: (any Error)?
         var released: [DeliveryQueue.Claim] = []
@@ -79,8 +75,8 @@ extension WebhookDispatcher {
             }
             while true {
                 let now = ContinuousClock.now
-                let timeout = min(attemptTimeout, deadline - now)
-                if now > startBy {
+                let timeout = window.timeout(at: now)
+                if window.isClosed(at: now) {
                     // Nothing more can start within the budget.
                     if mayClaim || !waiting.isEmpty { report.budgetExhausted = true }
                     mayClaim = false
@@ -88,7 +84,7 @@ extension WebhookDispatcher {
                     waiting = []
                 }
                 while total < concurrency, let claim = next() {
-                    guard now + timeout <= claim.leaseEnds - margin else {
+                    guard window.fits(at: now, leaseEnds: claim.leaseEnds) else {
                         released.append(claim)
                         continue
                     }

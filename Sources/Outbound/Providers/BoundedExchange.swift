@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Primitives
 
 /// One request and its answer under one deadline that covers everything: connecting, TLS, sending, the response
 /// head and the whole body. AsyncHTTPClient's own deadline stops at the head, so a partner that answers at once
@@ -30,7 +31,7 @@ package enum BoundedExchange {
         _ request: HTTPClientRequest, on client: HTTPClient, timeout: Duration, maxBodyBytes: Int, logger: Logger
     ) async throws -> Answer {
         guard timeout > .zero else { throw DeadlineExceeded() }
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(timeout.wholeNanoseconds))
+        let deadline = NIODeadline.now() + .nanoseconds(timeout.wholeNanoseconds)
         let exchange = Task {
             let response = try await client.execute(request, deadline: deadline, logger: logger)
             var kept = ByteBuffer()
@@ -51,13 +52,5 @@ package enum BoundedExchange {
             if NIODeadline.now() >= deadline { throw DeadlineExceeded() }
             throw error
         }
-    }
-}
-
-extension Duration {
-    /// The whole nanoseconds in this duration.
-    var wholeNanoseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
     }
 }

@@ -13,4 +13,9 @@ extension Duration {
     public var wholeMilliseconds: Int {
         Int(components.seconds) * 1000 + Int(components.attoseconds / 1_000_000_000_000_000)
     }
+
+    /// The duration in whole nanoseconds, rounded down (for NIO deadlines).
+    public var wholeNanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
 }
