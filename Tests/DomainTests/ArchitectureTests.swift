@@ -14,7 +14,7 @@ struct ArchitectureTests {
         "CommonPasswordList": [],
         "Domain": ["Primitives", "CommonPasswordList", "Crypto", "_CryptoExtras"],
         "Runtime": ["Primitives", "Hummingbird", "HTTPTypes", "Logging", "NIOCore", "NIOFoundationCompat", "ServiceLifecycle"],
-        "Store": ["Domain", "Primitives", "PostgresNIO", "Crypto", "NIOSSL", "Logging", "ServiceLifecycle"],
+        "Store": ["Domain", "Primitives", "PostgresNIO", "NIOCore", "Crypto", "NIOSSL", "Logging", "ServiceLifecycle"],
         "Outbound": [
             "Domain", "Primitives", "AsyncHTTPClient", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOFoundationCompat", "Logging",
             "ServiceLifecycle",

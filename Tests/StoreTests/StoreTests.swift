@@ -115,6 +115,31 @@ struct StoreTests {
         }
     }
 
+    @Test(
+        "a call that is never answered (postgres-nio#487: a query written as its connection closes) is answered unavailable at the call timeout, and the pool still shuts down",
+        .timeLimit(.minutes(1))
+    )
+    func neverAnswered() async throws {
+        let configuration = try await TestDatabase.configuration(suite: "store-never-answered")
+        let database = try Database(configuration: configuration, logger: logger, acquireTimeout: .milliseconds(500), callTimeout: .seconds(1))
+        let stuck = Locked<CheckedContinuation<Void, Never>?>(nil)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.client.run() }
+            let started = ContinuousClock.now
+            // The body waits for an answer that never comes and ignores cancellation, as such a query does.
+            await #expect(throws: StoreError.unavailable) {
+                try await database.withConnection { _ in
+                    await withCheckedContinuation { continuation in stuck.withLock { $0 = continuation } }
+                }
+            }
+            let waited = ContinuousClock.now - started
+            #expect(waited >= .seconds(1) && waited < .seconds(3), "\(waited)")
+            #expect(await database.ping(timeout: .seconds(2)))
+            group.cancelAll()
+        }
+        stuck.withLock { $0?.resume() }
+    }
+
     @Test("a query error is not mistaken for unavailability, and SQL binds never concatenate")
     func queryErrors() async throws {
         let logger = self.logger

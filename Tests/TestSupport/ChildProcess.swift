@@ -5,11 +5,14 @@ import Synchronization
 import Glibc
 #endif
 
-/// A built executable of this package run as a real process, with its stdout collected line by line.
+/// A built executable of this package run as a real process, its stdout and stderr written to a file.
+///
+/// A file, not a pipe: a pipe whose reader falls behind (a loaded test run) blocks the child's log writes, which
+/// then stalls the child itself; a file never pushes back, and holds everything the child printed.
 public final class ChildProcess {
     private let process: Process
-    private let output: Pipe
-    private let collected = OutputBuffer()
+    private let outputFile: URL
+    private let output: FileHandle
 
     /// The folder holding the package's built products (next to the test bundle).
     public static var productsDirectory: URL {
@@ -37,21 +40,19 @@ public final class ChildProcess {
         process.environment = base
         if let directory { process.currentDirectoryURL = directory }
         process.standardInput = try standardInput.map { try FileHandle(forReadingFrom: $0) } ?? FileHandle.nullDevice
-        let output = Pipe()
+        let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(product)-\(UUID().uuidString).log")
+        guard FileManager.default.createFile(atPath: outputFile.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+        let output = try FileHandle(forWritingTo: outputFile)
         process.standardOutput = output
         process.standardError = output
         self.process = process
+        self.outputFile = outputFile
         self.output = output
-        let collected = self.collected
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if !data.isEmpty { collected.append(data) }
-        }
         try process.run()
     }
 
     /// Everything the process has printed so far.
-    public var text: String { collected.text }
+    public var text: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
 
     /// The process id.
     public var pid: Int32 { process.processIdentifier }
@@ -91,16 +92,13 @@ public final class ChildProcess {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        // Collect whatever the handler has not read yet: the process is gone, so this reaches end-of-file.
-        output.fileHandleForReading.readabilityHandler = nil
-        let rest = output.fileHandleForReading.readDataToEndOfFile()
-        if !rest.isEmpty { collected.append(rest) }
         return process.terminationStatus
     }
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        output.fileHandleForReading.readabilityHandler = nil
+        try? output.close()
+        try? FileManager.default.removeItem(at: outputFile)
     }
 }
 
@@ -117,10 +115,4 @@ public enum ChildProcessError: Error, CustomStringConvertible {
         case .timedOut(let what, let output): return "timed out waiting for \(what); output:\n\(output)"
         }
     }
-}
-
-final class OutputBuffer: Sendable {
-    private let data = Mutex(Data())
-    func append(_ chunk: Data) { data.withLock { $0.append(chunk) } }
-    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
 }

@@ -1,5 +1,7 @@
 import Logging
+import NIOCore
 import PostgresNIO
+import Primitives
 import ServiceLifecycle
 
 /// The process's PostgreSQL pool, with the failure modes callers care about made explicit.
@@ -56,7 +58,7 @@ public struct Database: Sendable {
     /// just closed (PostgreSQL went away, or a call past its deadline closed it) before it hears of the close: such
     /// a connection is given back and another asked for, until the acquire deadline cancels the wait.
     private static func onOpenConnection<Result: Sendable>(
-        of client: PostgresClient, lease: CallLease, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+        of client: PostgresClient, lease: CallLease<Result>, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         while true {
             do {
@@ -71,12 +73,16 @@ public struct Database: Sendable {
         }
     }
 
-    /// True when `SELECT 1` answers within `timeout`.
+    /// True when `SELECT 1` answers within `timeout` (waiting for a connection included).
     public func ping(timeout: Duration = .seconds(2)) async -> Bool {
+        let client = self.client
+        let logger = self.logger
         do {
-            return try await withDeadline(timeout) {
-                try await client.query("SELECT 1", logger: logger)
-                return true
+            return try await guarded(acquireTimeout: timeout, callTimeout: timeout) { lease in
+                try await Self.onOpenConnection(of: client, lease: lease) { connection in
+                    try await connection.query("SELECT 1", logger: logger)
+                    return true
+                }
             }
         } catch {
             return false
@@ -84,52 +90,62 @@ public struct Database: Sendable {
     }
 
     /// Leases with a bounded wait and maps "server gone" errors to ``StoreError/unavailable``.
-    ///
-    /// Two child tasks: the call, and its deadline. When no connection was leased by `acquireTimeout`, the deadline
-    /// answers ``StoreError/unavailable`` and cancels the call, whose wait in the pool's queue ends at once (postgres-nio
-    /// honours cancellation there; should the pool still hand it a connection, the work does not run). Once leased,
-    /// the work is not cut off unless it outlives `callTimeout`: then its connection is closed, which fails the query
-    /// that may never be answered (one sent on a connection that was closing), and the caller gets
-    /// ``StoreError/unavailable``; the pool opens a new connection in its place.
     private func guarded<Result: Sendable>(
-        _ operation: @escaping @Sendable (CallLease) async throws -> Result
+        _ operation: @escaping @Sendable (CallLease<Result>) async throws -> Result
     ) async throws -> Result {
-        let lease = CallLease()
+        try await guarded(acquireTimeout: acquireTimeout, callTimeout: callTimeout, operation)
+    }
+
+    /// Runs `operation` in a task of its own and answers from whichever ends first: the operation, or a deadline.
+    ///
+    /// When no connection was leased by `acquireTimeout`, the caller gets ``StoreError/unavailable`` and the
+    /// operation is cancelled, whose wait in the pool's queue ends at once (postgres-nio honours cancellation there;
+    /// should the pool still hand it a connection, the work does not run). Once leased, the work is not cut off unless
+    /// it outlives `callTimeout`: then its connection is closed and the caller gets ``StoreError/unavailable``
+    /// without waiting for the operation, which may never end (``CallLease``). The pool opens a new connection in its
+    /// place. A cancelled caller cancels the operation and waits for it (or for a deadline).
+    private func guarded<Result: Sendable>(
+        acquireTimeout: Duration, callTimeout: Duration?, _ operation: @escaping @Sendable (CallLease<Result>) async throws -> Result
+    ) async throws -> Result {
+        let lease = CallLease<Result>()
         let logger = self.logger
-        let started = ContinuousClock.now
-        let (acquireTimeout, callTimeout) = (self.acquireTimeout, self.callTimeout)
+        let started = NIODeadline.now()
+        let call = Task {
+            do {
+                lease.answer(.success(try await operation(lease)))
+            } catch {
+                lease.answer(.failure(error))
+            }
+        }
+        let loop = PostgresClient.defaultEventLoopGroup.any()
+        let acquireDeadline = loop.scheduleTask(deadline: started + .nanoseconds(acquireTimeout.wholeNanoseconds)) {
+            guard lease.expireUnlessLeased() == nil else { return }
+            logger.warning("database unavailable", metadata: ["error_type": "acquire_timeout"])
+            lease.answer(.failure(StoreError.unavailable))
+            call.cancel()
+        }
+        let callDeadline = callTimeout.flatMap { callTimeout -> Scheduled<Void>? in
+            guard callTimeout > acquireTimeout else { return nil }
+            return loop.scheduleTask(deadline: started + .nanoseconds(callTimeout.wholeNanoseconds)) {
+                guard let connection = lease.leasedAndUnanswered else { return }
+                logger.error(
+                    "database call still running after DB_CALL_TIMEOUT_MS; its connection is closed and the call answered 503",
+                    metadata: ["error_type": "call_timeout"]
+                )
+                lease.answer(.failure(StoreError.unavailable))
+                connection.close().whenComplete { _ in }
+                call.cancel()
+            }
+        }
+        defer {
+            acquireDeadline.cancel()
+            callDeadline?.cancel()
+        }
         do {
-            return try await withThrowingTaskGroup(of: CallStep<Result>.self) { group in
-                group.addTask { .done(try await operation(lease)) }
-                group.addTask {
-                    // Cancelled (the call ended, or its caller was cancelled): no verdict; the call's own result stands.
-                    do { try await Task.sleep(until: started + acquireTimeout, clock: .continuous) } catch { return .noVerdict }
-                    guard let connection = lease.expireUnlessLeased() else {
-                        logger.warning("database unavailable", metadata: ["error_type": "acquire_timeout"])
-                        return .expired
-                    }
-                    guard let callTimeout, callTimeout > acquireTimeout else { return .noVerdict }
-                    do { try await Task.sleep(until: started + callTimeout, clock: .continuous) } catch { return .noVerdict }
-                    logger.error(
-                        "database call still running after DB_CALL_TIMEOUT_MS; its connection is closed and the call answered 503",
-                        metadata: ["error_type": "call_timeout"]
-                    )
-                    connection.close().whenComplete { _ in }
-                    return .expired
-                }
-                while let step = try await group.next() {
-                    switch step {
-                    case .done(let result):
-                        group.cancelAll()
-                        return result
-                    case .expired:
-                        group.cancelAll()
-                        throw StoreError.unavailable
-                    case .noVerdict:
-                        continue
-                    }
-                }
-                throw StoreError.unavailable
+            return try await withTaskCancellationHandler {
+                try await lease.value()
+            } onCancel: {
+                call.cancel()
             }
         } catch let error as PSQLError {
             throw Self.translate(error, logger: logger)
@@ -167,28 +183,6 @@ public struct Database: Sendable {
             return false
         }
     }
-}
-
-/// Runs `body`, throwing ``StoreError/unavailable`` when it takes longer than `timeout`.
-func withDeadline<Result: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
-    try await withThrowingTaskGroup(of: Result?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let result = first else { throw StoreError.unavailable }
-        return result
-    }
-}
-
-/// What ended one step of a guarded call: its result, its deadline, or no verdict from the deadline (the call was
-/// leased and has no call deadline, or the deadline was cancelled).
-private enum CallStep<Result: Sendable>: Sendable {
-    case done(Result)
-    case expired
-    case noVerdict
 }
 
 /// A leased connection that had already closed.
