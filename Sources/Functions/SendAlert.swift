@@ -18,6 +18,7 @@ struct SendAlert: RoutedFunction {
         routes = Routes([
             .post("/") { request, context in
                 guard DeliveredEvent.isEvent(request) else {
+                    if RawJSONObject.hasDuplicateKeys(request.body) { throw RequestFields.Failure.duplicateKey }
                     let alert = try Alert.validate(request.body, defaultRecipients: defaultRecipients).get()
                     return try Answers.submitted(try await alerts.submit(alert, requestID: context.requestID, logger: context.logger))
                 }
@@ -25,6 +26,9 @@ struct SendAlert: RoutedFunction {
                 do {
                     let event = try DeliveredEvent(request)
                     key = event.key
+                    if RawJSONObject.hasDuplicateKeys(event.data) {
+                        throw EventRejection(reason: "duplicate_key", fields: ["event": ["A key appears twice in the JSON object."]])
+                    }
                     var alert: Alert
                     switch Alert.validate(event.data, defaultRecipients: defaultRecipients) {
                     case .success(let valid): alert = valid

@@ -33,7 +33,9 @@ struct WebhookDispatch: RoutedFunction {
                     do {
                         return try await publish(try Self.event(from: delivered))
                     } catch let rejection as PublishRejection {
-                        throw EventRejection(reason: "invalid_event", fields: ["event": [Answers.publishRejected(rejection)]])
+                        throw EventRejection(
+                            reason: rejection == .duplicateKey ? "duplicate_key" : "invalid_event", fields: ["event": [Answers.publishRejected(rejection)]]
+                        )
                     }
                 } catch let rejection as EventRejection {
                     return try await rejections.record(rejection, function: name, key: key, requestID: context.requestID, logger: context.logger)
@@ -56,25 +58,46 @@ struct WebhookDispatch: RoutedFunction {
     /// its data when JSON); the event's key is the idempotency key.
     static func event(from delivered: DeliveredEvent) throws(PublishRejection) -> Event {
         if delivered.isPubSub {
-            if let object = try? RawJSONObject(parsing: delivered.data), let type = try? object.string("type"), let data = object["data"] {
-                return Event(type: type, data: data, idempotencyKey: delivered.key)
+            switch Result(catching: { () throws(JSONSyntaxError) in try RawJSONObject(parsing: delivered.data) }) {
+            case .failure(let error) where error.isDuplicateKey:
+                throw .duplicateKey
+            case .success(let object):
+                if let type = try? object.string("type"), let data = object["data"] {
+                    try requireUniqueKeys(data)
+                    return Event(type: type, data: data, idempotencyKey: delivered.key)
+                }
+            case .failure:
+                break
             }
             guard let type = delivered.attributes["type"] else { throw .pubSubMessageWithoutType }
             let data = RawJSONObject.isValidJSON(delivered.data) ? delivered.data : Data("null".utf8)
             return Event(type: type, data: data, idempotencyKey: delivered.key)
         }
         guard delivered.hasJSONData else { throw .cloudEventDataNotJSON }
+        try requireUniqueKeys(delivered.data)
         return Event(type: delivered.type, data: delivered.data, idempotencyKey: delivered.key)
+    }
+
+    /// Refuses `data` when it is an object that names a top-level key twice: each subscriber's parser would pick
+    /// its own winner.
+    static func requireUniqueKeys(_ data: Data) throws(PublishRejection) {
+        if RawJSONObject.hasDuplicateKeys(data) { throw .duplicateKey }
     }
 
     /// Reads `{type, data, idempotency_key?}`; the key is 1 to 200 characters without control characters.
     static func event(fromJSON body: Data) throws(PublishRejection) -> Event {
-        guard let object = try? RawJSONObject(parsing: body) else { throw .notJSONObject }
+        let object: RawJSONObject
+        do {
+            object = try RawJSONObject(parsing: body)
+        } catch {
+            throw error.isDuplicateKey ? .duplicateKey : .notJSONObject
+        }
         guard let type = try? object.string("type"), !type.isEmpty else { throw .missingType }
         guard let data = object["data"] else { throw .missingData }
         let key: String?
         do { key = try object.string("idempotency_key") } catch { throw .invalidIdempotencyKey }
         if let key, key.isEmpty || key.utf8.count > 200 || IdempotencyKey.hasControlCharacters(key) { throw .invalidIdempotencyKey }
+        try requireUniqueKeys(data)
         return Event(type: type, data: data, idempotencyKey: key)
     }
 }

@@ -30,7 +30,10 @@ struct WebhookHarness: Sendable {
         self.invoker = FunctionInvoker(
             registry: try FunctionRegistry(
                 functions: [
-                    WebhookReceive(receiver: WebhookReceiver(database: database, encryption: encryption, clock: clock.clock), maxBodyBytes: settings.maxReceiveBytes),
+                    WebhookReceive(
+                        receiver: WebhookReceiver(database: database, encryption: encryption, dispatcher: dispatcher, clock: clock.clock),
+                        maxBodyBytes: settings.maxReceiveBytes
+                    ),
                     WebhookDispatch(dispatcher: dispatcher, rejections: RejectedEvents(database: database), access: PrivateAccess(token: nil)),
                 ],
                 target: nil

@@ -20,12 +20,14 @@ public enum DeliveryFailure: String, Error, Sendable, CaseIterable {
     case undecryptableSecret = "undecryptable_secret"
     /// The message's payload cannot be opened with the configured keys.
     case undecryptablePayload = "undecryptable_payload"
+    /// The endpoint needs a Google-signed ID token and the metadata server did not give one.
+    case idToken = "id_token"
 
     /// False for failures that no retry can fix: the endpoint's URL is refused, or a stored secret or payload cannot
     /// be opened. Such a delivery fails at once instead of going through the schedule.
     public var isRetryable: Bool {
         switch self {
-        case .httpStatus, .timeout, .connect, .tls, .dns: return true
+        case .httpStatus, .timeout, .connect, .tls, .dns, .idToken: return true
         case .invalidURL, .insecureURL, .ssrfBlocked, .undecryptableSecret, .undecryptablePayload: return false
         }
     }

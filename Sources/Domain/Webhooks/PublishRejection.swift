@@ -14,4 +14,6 @@ public enum PublishRejection: Error, Sendable, Equatable {
     case cloudEventDataNotJSON
     /// A Pub/Sub message with neither a JSON `{type, data}` body nor a `type` attribute.
     case pubSubMessageWithoutType
+    /// The body, or its `data` object, names a top-level key twice.
+    case duplicateKey
 }

@@ -7,6 +7,10 @@ public enum ReceiveRejection: Error, Sendable, Equatable {
     case badSignature(WebhookSignature.Failure)
     /// The body is not JSON.
     case notJSON
+    /// The body is a JSON object that names a top-level key twice: which one counts would depend on the reader.
+    case duplicateKey
+    /// The payload's `type` is empty, longer than 200 bytes, or holds control characters.
+    case invalidEventType
     /// The body is over the configured limit.
     case tooLarge(limit: Int)
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// An outgoing subscription: where matching events are delivered, signed with its secret.
+/// An outgoing subscription: where matching events are delivered, signed with its secret. A subscriber receives
+/// published events; a consumer (``sourceID`` set) receives one source's accepted incoming events.
 public struct WebhookEndpoint: Sendable, Equatable {
     /// Row id.
     public var id: UUID
@@ -24,9 +25,16 @@ public struct WebhookEndpoint: Sendable, Equatable {
     public var failingSince: Date?
     /// Failed attempts in a row.
     public var failureStreak: Int
+    /// When set, every request carries `Authorization: Bearer <Google-signed ID token>` for this audience.
+    public var idTokenAudience: String?
+    /// The source whose received events this endpoint consumes; nil for a subscriber of published events.
+    public var sourceID: Int64?
 
     /// Creates a value from its fields.
-    public init(id: UUID, url: String, description: String, eventTypes: [String], secret: String, previousSecret: String? = nil, previousSecretUntil: Date? = nil, enabled: Bool, disabledReason: String? = nil, failingSince: Date? = nil, failureStreak: Int) {
+    public init(
+        id: UUID, url: String, description: String, eventTypes: [String], secret: String, previousSecret: String? = nil, previousSecretUntil: Date? = nil,
+        enabled: Bool, disabledReason: String? = nil, failingSince: Date? = nil, failureStreak: Int, idTokenAudience: String? = nil, sourceID: Int64? = nil
+    ) {
         self.id = id
         self.url = url
         self.description = description
@@ -38,6 +46,8 @@ public struct WebhookEndpoint: Sendable, Equatable {
         self.disabledReason = disabledReason
         self.failingSince = failingSince
         self.failureStreak = failureStreak
+        self.idTokenAudience = idTokenAudience
+        self.sourceID = sourceID
     }
 
     /// The secrets to sign with at `now`.

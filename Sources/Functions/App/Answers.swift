@@ -42,7 +42,12 @@ enum Answers {
         case let rejection as ReceiveRejection:
             return receiveRejected(rejection)
         case let rejection as PublishRejection:
-            return .badRequest(publishRejected(rejection), code: rejection == .notJSONObject ? "invalid_json" : "invalid_event")
+            let code = switch rejection {
+            case .notJSONObject: "invalid_json"
+            case .duplicateKey: "duplicate_key"
+            default: "invalid_event"
+            }
+            return .badRequest(publishRejected(rejection), code: code)
         case let invalid as AlertValidationError:
             let fields = invalid.fields.sorted { $0.key < $1.key }
                 .map { JSONText.quoted($0.key) + ":[" + $0.value.map(JSONText.quoted).joined(separator: ",") + "]" }
@@ -91,6 +96,8 @@ enum Answers {
             return drf("Unsupported media type \"\(type)\" in request.", status: .unsupportedMediaType, code: "unsupported_media_type")
         case .malformedMultipart:
             return drf("Multipart form parse error - Invalid boundary in multipart: None", status: .badRequest, code: "parse_error")
+        case .duplicateKey:
+            return drf("JSON parse error - a key appears twice in the object.", status: .badRequest, code: "duplicate_key")
         }
     }
 
@@ -106,6 +113,10 @@ enum Answers {
             return HTTPError(.unauthorized, code: "invalid_signature", detail: "The signature does not match.")
         case .notJSON:
             return .badRequest("The body is not JSON.", code: "invalid_json")
+        case .duplicateKey:
+            return .badRequest("A key appears twice in the JSON object.", code: "duplicate_key")
+        case .invalidEventType:
+            return .badRequest("type must be 1 to 200 bytes of text without control characters.", code: "invalid_event_type")
         case .tooLarge(let limit):
             return .payloadTooLarge(limit: limit)
         }
@@ -120,6 +131,7 @@ enum Answers {
         case .invalidIdempotencyKey: return "idempotency_key must be a string of 1 to 200 characters, without control characters."
         case .cloudEventDataNotJSON: return "CloudEvent data must be JSON."
         case .pubSubMessageWithoutType: return "Pub/Sub message needs a JSON {type, data} body or a type attribute."
+        case .duplicateKey: return "A key appears twice in a JSON object (the body, or its data)."
         }
     }
 

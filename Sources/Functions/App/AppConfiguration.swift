@@ -79,6 +79,7 @@ struct AppConfiguration: Sendable {
         webhooks.disableAfter = Double(try reader.integer("WEBHOOK_DISABLE_AFTER_SECONDS", default: 5 * 86_400, range: 60...(365 * 86_400)))
         webhooks.allowPrivateTargets = try reader.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default: false)
         webhooks.requireHTTPS = try reader.bool("WEBHOOK_REQUIRE_HTTPS", default: !webhooks.allowPrivateTargets)
+        webhooks.metadataHost = reader.string("GCE_METADATA_HOST") ?? "metadata.google.internal"
         webhooks.immediateBudget = .milliseconds(try reader.integer("WEBHOOK_IMMEDIATE_BUDGET_MS", default: 2000, range: 0...10_000))
         webhooks.maxReceiveBytes = try reader.integer("WEBHOOK_MAX_BODY_BYTES", default: 1024 * 1024, range: 1024...(32 * 1024 * 1024))
         self.webhooks = webhooks

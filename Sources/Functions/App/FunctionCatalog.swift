@@ -24,10 +24,11 @@ enum FunctionCatalog {
             if served("login") { functions.append(Login(auth: auth)) }
             if served("refresh") { functions.append(Refresh(auth: auth)) }
         }
+        let dispatcher = WebhookDispatcher(database: database, encryption: configuration.encryption, settings: configuration.webhooks, clients: providers)
         if served("webhook-receive") {
             functions.append(
                 WebhookReceive(
-                    receiver: WebhookReceiver(database: database, encryption: configuration.encryption),
+                    receiver: WebhookReceiver(database: database, encryption: configuration.encryption, dispatcher: dispatcher),
                     maxBodyBytes: configuration.webhooks.maxReceiveBytes
                 )
             )
@@ -35,9 +36,7 @@ enum FunctionCatalog {
         if served("webhook-dispatch") {
             functions.append(
                 WebhookDispatch(
-                    dispatcher: WebhookDispatcher(
-                        database: database, encryption: configuration.encryption, settings: configuration.webhooks, clients: providers
-                    ),
+                    dispatcher: dispatcher,
                     rejections: RejectedEvents(database: database),
                     access: access
                 )

@@ -29,6 +29,10 @@ struct Local: AsyncParsableCommand {
             fail(error.description)
         }
         Server.bootstrapLogging(configuration.runtime)
+        if environment["GCE_METADATA_HOST", default: ""].isEmpty {
+            // No metadata server on a laptop: consumers that want a Google ID token are called without one.
+            configuration.webhooks.metadataHost = nil
+        }
         if configuration.secretKey == nil {
             do {
                 configuration.secretKey = try Self.developmentSecretKey(in: Self.checkoutRoot().appendingPathComponent(".local"))

@@ -44,6 +44,7 @@ extension WebhookDispatcher {
         _ initial: [DeliveryQueue.Claim], claiming: Bool, deadline: ContinuousClock.Instant, attemptTimeout: Duration, logger: Logger
     ) async throws -> DrainReport {
         let sender = WebhookSender(clients: clients, allowPrivateTargets: settings.allowPrivateTargets)
+        let tokens = IDTokens(host: settings.metadataHost, clients: clients)
         let concurrency = settings.concurrency
         let perEndpoint = settings.perEndpointConcurrency
         let rounds = settings.rounds(timeout: attemptTimeout)
@@ -90,7 +91,7 @@ extension WebhookDispatcher {
                     }
                     inFlight[claim.endpointID, default: 0] += 1
                     total += 1
-                    group.addTask { .attempted(claim, await self.attempt(claim, sender: sender, timeout: timeout, logger: logger)) }
+                    group.addTask { .attempted(claim, await self.attempt(claim, sender: sender, tokens: tokens, timeout: timeout, logger: logger)) }
                 }
                 // What each endpoint already holds here, in flight or waiting, against what its slots can attempt
                 // inside a lease: a claim takes no more than the rest, and nothing for an endpoint with less than a
@@ -229,7 +230,7 @@ extension WebhookDispatcher {
     /// One attempt: open, sign, send within `timeout`, and classify. A failure no retry can fix (a refused URL, a
     /// secret or payload that cannot be opened) fails the delivery at once; a refused URL or secret also disables
     /// the endpoint with the reason.
-    func attempt(_ claim: DeliveryQueue.Claim, sender: WebhookSender, timeout: Duration, logger: Logger) async -> DeliveryQueue.Outcome {
+    func attempt(_ claim: DeliveryQueue.Claim, sender: WebhookSender, tokens: IDTokens, timeout: Duration, logger: Logger) async -> DeliveryQueue.Outcome {
         let startedAt = clock.now()
         let result: WebhookSender.Result
         switch (claim.endpoint, Result { try encryption.openPayload(claim.payload, encrypted: claim.payloadEncrypted) }) {
@@ -245,13 +246,24 @@ extension WebhookDispatcher {
             } else {
                 let timestamp = Int64(startedAt.timeIntervalSince1970)
                 let webhookID = "msg_" + claim.messageID.compactHex
-                let headers = [
+                var headers = [
                     ("webhook-id", webhookID),
                     ("webhook-timestamp", String(timestamp)),
                     ("webhook-signature", WebhookSignature.standardHeader(id: webhookID, timestamp: timestamp, body: body, secrets: endpoint.signingSecrets(at: startedAt))),
                     ("X-Signature", WebhookSignature.hex(body: body, secret: endpoint.secret)),
                 ]
-                result = await sender.send(url: endpoint.url, headers: headers, body: body, timeout: timeout, logger: logger)
+                let began = ContinuousClock.now
+                let authorization: Result<String?, DeliveryFailure> =
+                    if let audience = endpoint.idTokenAudience { await tokens.authorization(audience: audience, logger: logger) } else { .success(nil) }
+                switch authorization {
+                case .failure(let failure):
+                    result = .init(failure: failure, duration: ContinuousClock.now - began)
+                case .success(let authorization):
+                    if let authorization { headers.append(("Authorization", authorization)) }
+                    result = await sender.send(
+                        url: endpoint.url, headers: headers, body: body, timeout: timeout - (ContinuousClock.now - began), logger: logger
+                    )
+                }
             }
         }
         var outcome = DeliveryQueue.Outcome(

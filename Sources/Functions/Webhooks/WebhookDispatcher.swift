@@ -60,19 +60,16 @@ public struct WebhookDispatcher: Sendable {
         let now = clock.now()
         let id = UUID.random()
         let key = idempotencyKey.map(IdempotencyKey.stored)
-        let timestamp = ISO8601DateFormatter.webhook.string(from: now)
+        let timestamp = Timestamp.milliseconds(now)
         var payload = Data("{\"type\":\(JSONText.quoted(type)),\"timestamp\":\"\(timestamp)\",\"data\":".utf8)
         payload.append(data)
         payload.append(Data(",\"metadata\":{\"request_id\":\(requestID.map(JSONText.quoted) ?? "null")}}".utf8))
         let sealed = try encryption.sealPayload(payload)
         let endpoints = self.endpoints
-        let firstAttempts = settings.immediateBudget > .zero
-        let token = UUID.random()
-        let leaseEnds = ContinuousClock.now + settings.lease
-        let leaseEnd = now.addingTimeInterval(settings.lease.seconds)
+        let first = FirstAttempts.make(settings, now: now)
         let (published, deliveries) = try await database.withTransaction { connection -> (Published, [(UUID, UUID)]) in
-            if let key, let first = try await Self.existing(key: key, on: connection, logger: logger) {
-                return (first, [])
+            if let key, let earlier = try await Self.existing(key: key, on: connection, logger: logger) {
+                return (earlier, [])
             }
             let subscribed = try await endpoints.subscribers(to: type, on: connection, logger: logger)
             let published = Published(id: id, deliveries: subscribed.count)
@@ -87,8 +84,8 @@ public struct WebhookDispatcher: Sendable {
             )
             var fresh = false
             for try await _ in inserted { fresh = true }
-            if !fresh, let key, let first = try await Self.existing(key: key, on: connection, logger: logger) {
-                return (first, [])
+            if !fresh, let key, let earlier = try await Self.existing(key: key, on: connection, logger: logger) {
+                return (earlier, [])
             }
             let deliveries = subscribed.map { (UUID.random(), $0) }
             if !deliveries.isEmpty {
@@ -96,8 +93,8 @@ public struct WebhookDispatcher: Sendable {
                 try await connection.query(
                     """
                     INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, next_attempt_at, created_at, attempts, claim_token, claimed_until)
-                    SELECT delivery, \(id), endpoint, 'pending', \(now), \(now), \(firstAttempts ? 1 : 0), \(firstAttempts ? token : nil),
-                        \(firstAttempts ? leaseEnd : nil)
+                    SELECT delivery, \(id), endpoint, 'pending', \(now), \(now), \(first == nil ? 0 : 1), \(first?.token),
+                        \(first?.claimedUntil)
                     FROM unnest(\(deliveries.map(\.0))::uuid[], \(deliveries.map(\.1))::uuid[]) AS d (delivery, endpoint)
                     """,
                     logger: logger
@@ -107,7 +104,39 @@ public struct WebhookDispatcher: Sendable {
             try await Counters.increment("webhook_deliveries_created_total", by: Int64(deliveries.count), on: connection, logger: logger)
             return (published, deliveries)
         }
-        guard firstAttempts, !deliveries.isEmpty else { return published }
+        guard let first, !deliveries.isEmpty else { return published }
+        await attemptFirst(deliveries, messageID: id, payload: sealed, claim: first, logger: logger)
+        return published
+    }
+
+    /// The claim under which a publish (or a receive) stores its new deliveries when it makes their first attempts.
+    struct FirstAttempts: Sendable {
+        var token: UUID
+        /// On the monotonic clock.
+        var leaseEnds: ContinuousClock.Instant
+        /// On the wall clock, as stored.
+        var claimedUntil: Date
+
+        init(token: UUID = UUID.random(), leaseEnds: ContinuousClock.Instant, claimedUntil: Date = Date()) {
+            self.token = token
+            self.leaseEnds = leaseEnds
+            self.claimedUntil = claimedUntil
+        }
+
+        /// A new claim for a lease of `settings.lease` from `now`, or nil when first attempts are off.
+        static func make(_ settings: WebhookSettings, now: Date) -> FirstAttempts? {
+            guard settings.immediateBudget > .zero else { return nil }
+            return FirstAttempts(leaseEnds: ContinuousClock.now + settings.lease, claimedUntil: now.addingTimeInterval(settings.lease.seconds))
+        }
+    }
+
+    /// Makes the first attempts of `deliveries` (delivery id, endpoint id) of one message, stored claimed under
+    /// `claim`, within the first-attempt budget; whatever did not succeed is left to drains on the schedule. Never
+    /// throws: the deliveries are stored, and a failure here only gives them back, due now.
+    func attemptFirst(
+        _ deliveries: [(UUID, UUID)], messageID: UUID, payload sealed: (data: Data, encrypted: Bool), claim: FirstAttempts, logger: Logger
+    ) async {
+        let endpoints = self.endpoints
         do {
             let opened = try await database.withConnection { connection in
                 try await endpoints.forSending(ids: deliveries.map(\.1), on: connection, logger: logger)
@@ -115,8 +144,8 @@ public struct WebhookDispatcher: Sendable {
             let claims = deliveries.compactMap { delivery, endpoint -> DeliveryQueue.Claim? in
                 guard let found = opened[endpoint] else { return nil }  // deleted since: the claim lapses harmlessly
                 return DeliveryQueue.Claim(
-                    deliveryID: delivery, messageID: id, endpointID: endpoint, endpoint: found, attempt: 1, payload: sealed.data,
-                    payloadEncrypted: sealed.encrypted, claimToken: token, leaseEnds: leaseEnds
+                    deliveryID: delivery, messageID: messageID, endpointID: endpoint, endpoint: found, attempt: 1, payload: sealed.data,
+                    payloadEncrypted: sealed.encrypted, claimToken: claim.token, leaseEnds: claim.leaseEnds
                 )
             }
             let budget = settings.immediateBudget
@@ -126,10 +155,9 @@ public struct WebhookDispatcher: Sendable {
             logger.warning("first webhook attempts not made: \(error)")
             let ids = deliveries.map(\.0)
             try? await database.withConnection { connection in
-                try await WorkQueue.webhookDeliveries.release(ids, token: token, on: connection, logger: logger)
+                try await WorkQueue.webhookDeliveries.release(ids, token: claim.token, on: connection, logger: logger)
             }
         }
-        return published
     }
 
     static func existing(key: String, on connection: PostgresConnection, logger: Logger) async throws -> Published? {
@@ -141,13 +169,4 @@ public struct WebhookDispatcher: Sendable {
         return nil
     }
 
-}
-
-extension ISO8601DateFormatter {
-    /// `2026-11-27T06:20:33.123Z`.
-    static var webhook: ISO8601DateFormatter {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter
-    }
 }

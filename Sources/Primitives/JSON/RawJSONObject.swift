@@ -8,7 +8,9 @@ public struct RawJSONObject: Sendable {
     /// The object's members in source order: key and the raw bytes of the value.
     public let members: [(key: String, value: Data)]
 
-    /// Parses `data`, which must be one JSON object (surrounding whitespace allowed).
+    /// Parses `data`, which must be one JSON object (surrounding whitespace allowed) whose keys are all different: a
+    /// repeated key is an error (``JSONSyntaxError/isDuplicateKey``), since parsers disagree on which one wins
+    /// (this type's subscript would read the first, Python's `json` and most others the last).
     public init(parsing data: Data) throws(JSONSyntaxError) {
         var scanner = JSONScanner(bytes: [UInt8](data))
         self.members = try scanner.topLevelObject()
@@ -28,6 +30,17 @@ public struct RawJSONObject: Sendable {
         return try scanner.string()
     }
 
+    /// True when `data` is a well-formed JSON object that names a top-level key twice.
+    public static func hasDuplicateKeys(_ data: Data) -> Bool {
+        guard data.first(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) == UInt8(ascii: "{") else { return false }
+        do {
+            _ = try RawJSONObject(parsing: data)
+            return false
+        } catch {
+            return error.isDuplicateKey
+        }
+    }
+
     /// True when `data` is one well-formed JSON value.
     public static func isValidJSON(_ data: Data) -> Bool {
         var scanner = JSONScanner(bytes: [UInt8](data))
@@ -35,10 +48,19 @@ public struct RawJSONObject: Sendable {
     }
 }
 
-/// A JSON document that is not well formed.
+/// A JSON document that is not well formed, or an object that names a key twice.
 public struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
     /// What is wrong, without quoting the input.
     public let message: String
+    /// True when the document is well formed but its object repeats a top-level key.
+    public let isDuplicateKey: Bool
+
+    /// Creates the error.
+    public init(message: String, isDuplicateKey: Bool = false) {
+        self.message = message
+        self.isDuplicateKey = isDuplicateKey
+    }
+
     /// The message.
     public var description: String { message }
 }
@@ -64,13 +86,17 @@ package struct JSONScanner {
         guard peek == UInt8(ascii: "{") else { throw error("expected a JSON object") }
         index += 1
         var members: [(key: String, value: Data)] = []
+        var keys = Set<String>()
+        var duplicateAt: Int?
         skipWhitespace()
         if peek == UInt8(ascii: "}") {
             index += 1
         } else {
             while true {
                 skipWhitespace()
+                let keyStart = index
                 let key = try string()
+                if !keys.insert(key).inserted, duplicateAt == nil { duplicateAt = keyStart }
                 skipWhitespace()
                 try expect(UInt8(ascii: ":"))
                 skipWhitespace()
@@ -86,6 +112,8 @@ package struct JSONScanner {
         }
         skipWhitespace()
         guard index == bytes.count else { throw error("trailing characters after JSON object") }
+        // Reported once the whole document is known to be well formed: a syntax error is the answer to a broken one.
+        if let duplicateAt { throw JSONSyntaxError(message: "duplicate key at byte \(duplicateAt)", isDuplicateKey: true) }
         return members
     }
 

@@ -26,6 +26,8 @@ public struct RequestFields: Sendable {
         case unsupportedMediaType(String)
         /// A multipart body that does not parse.
         case malformedMultipart
+        /// A JSON object that names a top-level key twice (which of the two counts is up to the parser).
+        case duplicateKey
     }
 
     /// The fields by name; for repeated form fields the last value wins, as in a Django `QueryDict` lookup.
@@ -62,6 +64,7 @@ public struct RequestFields: Sendable {
             if body.isEmpty || body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
                 throw .malformedJSON("Expecting value: line 1 column 1 (char 0)")
             }
+            if error.isDuplicateKey { throw .duplicateKey }
             throw .malformedJSON(error.message)
         }
         var values: [String: Value] = [:]

@@ -256,5 +256,31 @@ public enum Migrations {
                 "CREATE INDEX alert_sends_channel_due ON alert_sends (channel, next_attempt_at) WHERE status = 'pending'",
             ]
         ),
+        Migration(
+            version: 6,
+            name: "consumers of received events",
+            statements: [
+                // A consumer is an endpoint bound to one source: it receives that source's accepted events (never
+                // published ones), and published events never reach it.
+                "ALTER TABLE webhook_endpoints ADD COLUMN source_id bigint REFERENCES webhook_sources (id) ON DELETE CASCADE",
+                "ALTER TABLE webhook_endpoints ADD COLUMN id_token_audience text",
+                "CREATE INDEX webhook_endpoints_source ON webhook_endpoints (source_id) WHERE source_id IS NOT NULL",
+                """
+                COMMENT ON COLUMN webhook_endpoints.source_id IS 'Set for a consumer of a source''s received events; NULL for a \
+                subscriber of published events'
+                """,
+                """
+                COMMENT ON COLUMN webhook_endpoints.id_token_audience IS 'When set, each request carries a Google-signed ID \
+                token for this audience (a private Cloud Run service)'
+                """,
+                // The message an accepted event became, one at most per event.
+                "ALTER TABLE webhook_messages ADD COLUMN source_event_id uuid UNIQUE REFERENCES webhook_events (id) ON DELETE CASCADE",
+                "ALTER TABLE webhook_events ADD COLUMN unsigned_headers jsonb",
+                """
+                COMMENT ON COLUMN webhook_events.unsigned_headers IS 'What the sender claimed in headers no signature covers \
+                (X-Event-ID, X-Event-Type): recorded, never used for identity or type'
+                """,
+            ]
+        ),
     ]
 }

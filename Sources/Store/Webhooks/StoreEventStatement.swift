@@ -1,32 +1,86 @@
 import Foundation
 import PostgresNIO
 
-/// Stores one received event and counts it (accepted, ignored, or duplicate when the sender's message id is
-/// known) in one self-committing statement; answers whether the row is new. Prepared once per connection: it runs
-/// once per received webhook. Values are bound, never spliced.
+/// Stores one received event, counts it (accepted, ignored, or duplicate when the sender's message id is known),
+/// and hands an accepted new event to its source's consumers: one outgoing message and a delivery per enabled
+/// consumer whose filters take the event's type (`*` takes untyped events too), created claimed by this call when it
+/// makes first attempts. One self-committing statement, prepared once per connection: it runs once per received
+/// webhook. Answers whether the row is new, and the deliveries made (ids and their endpoints). Values are bound,
+/// never spliced.
 package struct StoreEventStatement: PostgresPreparedStatement {
     /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
     package static let name = "StoreEventStatement"
     package static let sql = """
         WITH inserted AS (
             INSERT INTO webhook_events (id, source_id, source_slug, message_id, event_type, status, payload, payload_encrypted,
-                received_at, request_id, response_status, response_body)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                received_at, request_id, response_status, response_body, unsigned_headers)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15::jsonb)
             ON CONFLICT (source_id, message_id) DO NOTHING RETURNING 1
         ), counted AS (
             INSERT INTO counters (name, labels, shard, value)
             SELECT 'webhook_received_total', jsonb_build_object('source', $3::text, 'outcome',
                 CASE WHEN EXISTS (SELECT 1 FROM inserted) THEN $13::text ELSE 'duplicate' END), $14, 1
             ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+        ), consumers AS (
+            SELECT e.id FROM webhook_endpoints e
+            WHERE $6 = 'accepted' AND e.source_id = $2 AND e.enabled AND EXISTS (SELECT 1 FROM inserted)
+                AND ('*' = ANY (e.event_types) OR ($5::text IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM unnest(e.event_types) AS f (filter)
+                    WHERE f.filter = $5 OR (right(f.filter, 2) = '.*' AND starts_with($5, left(f.filter, -1))))))
+        ), message AS (
+            INSERT INTO webhook_messages (id, event_type, payload, payload_encrypted, response, request_id, created_at, source_event_id)
+            SELECT $16, $17, $18, $19, json_build_object('id', $16::uuid, 'deliveries', (SELECT count(*) FROM consumers))::text, $10, $9, $1
+            WHERE EXISTS (SELECT 1 FROM consumers)
+            RETURNING id
+        ), deliveries AS (
+            INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, next_attempt_at, created_at, attempts, claim_token, claimed_until)
+            SELECT gen_random_uuid(), m.id, c.id, 'pending', $9, $9, CASE WHEN $20::uuid IS NULL THEN 0 ELSE 1 END, $20, $21
+            FROM message m CROSS JOIN consumers c
+            RETURNING id, endpoint_id
+        ), forwarded AS (
+            INSERT INTO counters (name, labels, shard, value)
+            SELECT counter.name, counter.labels, $14, counter.value FROM (VALUES
+                ('webhook_events_forwarded_total', jsonb_build_object('source', $3::text), 1::bigint),
+                ('webhook_deliveries_created_total', '{}'::jsonb, (SELECT count(*) FROM consumers))
+            ) AS counter (name, labels, value)
+            WHERE EXISTS (SELECT 1 FROM consumers)
+            ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
         )
-        SELECT EXISTS (SELECT 1 FROM inserted)
+        SELECT EXISTS (SELECT 1 FROM inserted),
+            coalesce((SELECT array_agg(id) FROM deliveries), '{}'), coalesce((SELECT array_agg(endpoint_id) FROM deliveries), '{}')
         """
 
     package static let bindingDataTypes: [PostgresDataType] = [
-        .uuid, .int8, .text, .text, .text, .text, .bytea, .bool, .timestamptz, .text, .int8, .text, .text, .int2,
+        .uuid, .int8, .text, .text, .text, .text, .bytea, .bool, .timestamptz, .text, .int8, .text, .text, .int2, .text,
+        .uuid, .text, .bytea, .bool, .uuid, .timestamptz,
     ]
 
-    package typealias Row = Bool
+    /// Whether the event is new, and the deliveries made for its consumers (ids, and each one's endpoint).
+    package typealias Row = (fresh: Bool, deliveries: [UUID], endpoints: [UUID])
+
+    /// The outgoing message an accepted event becomes when its source has consumers.
+    package struct Forward: Sendable {
+        /// The message's id.
+        var id: UUID
+        /// `<source>.<event type>` (the source alone for an untyped event).
+        var type: String
+        /// The envelope consumers receive, sealed as stored.
+        var payload: Data
+        var payloadEncrypted: Bool
+        /// The claim the deliveries are created under when this call makes first attempts (nil: due now, for a drain).
+        var claimToken: UUID?
+        var claimedUntil: Date?
+
+        /// Creates a value from its fields.
+        package init(id: UUID, type: String, payload: Data, payloadEncrypted: Bool, claimToken: UUID?, claimedUntil: Date?) {
+            self.id = id
+            self.type = type
+            self.payload = payload
+            self.payloadEncrypted = payloadEncrypted
+            self.claimToken = claimToken
+            self.claimedUntil = claimedUntil
+        }
+    }
 
     var id: UUID
     var sourceID: Int64
@@ -42,6 +96,9 @@ package struct StoreEventStatement: PostgresPreparedStatement {
     var responseBody: String
     var outcome: String
     var shard: Int16
+    /// `{"x-event-id": …, "x-event-type": …}` as JSON when the sender set headers no signature covers.
+    var unsignedHeaders: String?
+    var forward: Forward
 
     /// Creates a value from its fields.
     package init(
@@ -58,7 +115,9 @@ package struct StoreEventStatement: PostgresPreparedStatement {
         responseStatus: Int,
         responseBody: String,
         outcome: String,
-        shard: Int16
+        shard: Int16,
+        unsignedHeaders: String? = nil,
+        forward: Forward
     ) {
         self.id = id
         self.sourceID = sourceID
@@ -74,10 +133,12 @@ package struct StoreEventStatement: PostgresPreparedStatement {
         self.responseBody = responseBody
         self.outcome = outcome
         self.shard = shard
+        self.unsignedHeaders = unsignedHeaders
+        self.forward = forward
     }
 
     package func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 14)
+        var bindings = PostgresBindings(capacity: 21)
         bindings.append(id)
         bindings.append(sourceID)
         bindings.append(sourceSlug)
@@ -92,8 +153,18 @@ package struct StoreEventStatement: PostgresPreparedStatement {
         bindings.append(responseBody)
         bindings.append(outcome)
         bindings.append(shard)
+        bindings.append(unsignedHeaders)
+        bindings.append(forward.id)
+        bindings.append(forward.type)
+        try bindings.append(forward.payload)
+        bindings.append(forward.payloadEncrypted)
+        bindings.append(forward.claimToken)
+        bindings.append(forward.claimedUntil)
         return bindings
     }
 
-    package func decodeRow(_ row: PostgresRow) throws -> Bool { try row.decode(Bool.self) }
+    package func decodeRow(_ row: PostgresRow) throws -> Row {
+        let (fresh, deliveries, endpoints) = try row.decode((Bool, [UUID], [UUID]).self)
+        return (fresh, deliveries, endpoints)
+    }
 }

@@ -15,21 +15,23 @@ public struct WebhookEndpointStore: Sendable {
     static func columns(as alias: String? = nil) -> String {
         [
             "id", "url", "description", "event_types", "secret", "previous_secret", "previous_secret_until", "secrets_encrypted", "enabled",
-            "disabled_reason", "failing_since", "failure_streak",
+            "disabled_reason", "failing_since", "failure_streak", "id_token_audience", "source_id",
         ].map { (alias.map { $0 + "." } ?? "") + $0 }.joined(separator: ", ")
     }
 
-    /// Adds an endpoint with a new secret, returned once.
-    public func add(url: String, eventTypes: [String], description: String, on connection: PostgresConnection, logger: Logger)
-        async throws -> (id: UUID, secret: String)
-    {
+    /// Adds an endpoint with a new secret, returned once: a subscriber of published events, or with `sourceID` a
+    /// consumer of that source's received events. With `idTokenAudience` its requests carry a Google ID token.
+    public func add(
+        url: String, eventTypes: [String], description: String, sourceID: Int64? = nil, idTokenAudience: String? = nil,
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> (id: UUID, secret: String) {
         let id = UUID.random()
         let secret = WebhookSignature.newSecret()
         let sealed = try encryption.sealSecret(secret)
         try await connection.query(
             """
-            INSERT INTO webhook_endpoints (id, url, description, event_types, secret, secrets_encrypted)
-            VALUES (\(id), \(url), \(description), \(eventTypes), \(sealed.text), \(sealed.encrypted))
+            INSERT INTO webhook_endpoints (id, url, description, event_types, secret, secrets_encrypted, source_id, id_token_audience)
+            VALUES (\(id), \(url), \(description), \(eventTypes), \(sealed.text), \(sealed.encrypted), \(sourceID), \(idTokenAudience))
             """,
             logger: logger
         )
@@ -44,10 +46,13 @@ public struct WebhookEndpointStore: Sendable {
         return try await decode(rows)
     }
 
-    /// The ids of the enabled endpoints subscribed to `type`: routing data only (no secret is read or opened, so a
-    /// row whose secret cannot be opened does not stop a publish).
+    /// The ids of the enabled subscribers of published events whose filters take `type`: routing data only (no
+    /// secret is read or opened, so a row whose secret cannot be opened does not stop a publish). Consumers of
+    /// received events are never among them.
     public func subscribers(to type: String, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
-        let rows = try await connection.query("SELECT id, event_types FROM webhook_endpoints WHERE enabled ORDER BY created_at, id", logger: logger)
+        let rows = try await connection.query(
+            "SELECT id, event_types FROM webhook_endpoints WHERE enabled AND source_id IS NULL ORDER BY created_at, id", logger: logger
+        )
         var ids: [UUID] = []
         for try await (id, filters) in rows.decode((UUID, [String]).self) where EventTypeFilter.matches(type, filters: filters) {
             ids.append(id)
@@ -138,7 +143,8 @@ public struct WebhookEndpointStore: Sendable {
                 WebhookEndpoint(
                     id: id, url: try value(1, String.self), description: try value(2, String.self), eventTypes: try value(3, [String].self),
                     secret: secret, previousSecret: previous, previousSecretUntil: try value(6, Date?.self), enabled: try value(8, Bool.self),
-                    disabledReason: try value(9, String?.self), failingSince: try value(10, Date?.self), failureStreak: try value(11, Int.self)
+                    disabledReason: try value(9, String?.self), failingSince: try value(10, Date?.self), failureStreak: try value(11, Int.self),
+                    idTokenAudience: try value(12, String?.self), sourceID: try value(13, Int64?.self)
                 )
             )
         )
@@ -147,17 +153,10 @@ public struct WebhookEndpointStore: Sendable {
     func decode(_ rows: PostgresRowSequence) async throws -> [WebhookEndpoint] {
         var endpoints: [WebhookEndpoint] = []
         for try await row in rows {
-            let (id, url, description, types, secret, previous, until, encrypted, enabled, reason, failing, streak) = try row.decode(
-                (UUID, String, String, [String], String, String?, Date?, Bool, Bool, String?, Date?, Int).self
-            )
-            endpoints.append(
-                WebhookEndpoint(
-                    id: id, url: url, description: description, eventTypes: types,
-                    secret: try encryption.openSecret(secret, encrypted: encrypted),
-                    previousSecret: try previous.map { try encryption.openSecret($0, encrypted: encrypted) },
-                    previousSecretUntil: until, enabled: enabled, disabledReason: reason, failingSince: failing, failureStreak: streak
-                )
-            )
+            switch try Self.endpoint(from: row, skipping: 0, encryption: encryption).1 {
+            case .success(let endpoint): endpoints.append(endpoint)
+            case .failure: throw Fernet.Failure.invalidKey
+            }
         }
         return endpoints
     }
