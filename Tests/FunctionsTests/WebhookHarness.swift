@@ -79,6 +79,21 @@ struct WebhookHarness: Sendable {
         return (added.id, added.secret)
     }
 
+    /// A new consumer of source `slug`'s received events; returns id and secret.
+    func addConsumer(source slug: String, url: String, types: [String] = ["*"], audience: String? = nil) async throws -> (UUID, String) {
+        let encryption = self.encryption
+        let logger = self.logger
+        let added = try await database.withConnection { connection in
+            guard let source = try await WebhookSourceStore(encryption: encryption).find(slug: slug, on: connection, logger: logger) else {
+                throw CancellationError()
+            }
+            return try await WebhookEndpointStore(encryption: encryption).add(
+                url: url, eventTypes: types, description: "consumer", sourceID: source.id, idTokenAudience: audience, on: connection, logger: logger
+            )
+        }
+        return (added.id, added.secret)
+    }
+
     /// Posts a Standard-Webhooks-signed body to `/webhook-receive/<slug>`.
     func receive(slug: String, secret: String, body: String, id: String = "msg_\(UUID().uuidString)", timestamp: Int64? = nil, extra: HTTPFields = [:])
         async -> FunctionResponse
@@ -148,6 +163,7 @@ extension WebhookSettings {
         settings.lease = .seconds(4)
         settings.schedule = RetrySchedule(jitter: 0)
         settings.immediateBudget = .zero
+        settings.metadataHost = nil
         return settings
     }
 }

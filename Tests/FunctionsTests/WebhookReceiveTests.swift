@@ -174,4 +174,54 @@ struct WebhookReceiveTests {
             #expect(String(decoding: try fernet.decrypt(String(decoding: storedPayload, as: UTF8.self)), as: UTF8.self).contains(marker))
         }
     }
+
+    @Test("unsigned headers decide nothing: a replayed hmac body with fresh ids is one event, X-Event-Type types nothing, repeated keys and hostile types are 400")
+    func signedBytesOnly() async throws {
+        try await withHarness { harness in
+            let secret = "shared-secret-for-replays"
+            let (slug, _) = try await harness.addSource(scheme: .hmacSHA256, secret: secret)
+            func post(_ body: String, _ extra: [String: String] = [:]) async -> FunctionResponse {
+                var headers: HTTPFields = [HTTPField.Name("X-Signature")!: WebhookSignature.hex(body: Data(body.utf8), secret: secret)]
+                for (name, value) in extra { headers[HTTPField.Name(name)!] = value }
+                return await harness.invoker.invoke(FunctionRequest(method: .post, path: "/webhook-receive/\(slug)", headers: headers, body: Data(body.utf8)))
+            }
+            // One captured body, re-sent with fresh unsigned ids: the first answer every time, one row.
+            let captured = #"{"type":"order.created","amount":5}"#
+            let first = await post(captured, ["X-Event-ID": "evt-1", "X-Event-Type": "admin.delete"])
+            #expect(first.status == .accepted)
+            #expect(await post(captured, ["X-Event-ID": "evt-2"]).text == first.text)
+            #expect(await post(captured, ["webhook-id": "msg_fresh"]).text == first.text)
+            // No type in the body: untyped, whatever the header says.
+            #expect(await post(#"{"amount":6}"#, ["X-Event-Type": "order.refunded"]).status == .accepted)
+            // Which of two "type" keys counts depends on the reader: refused, and nothing stored.
+            let twice = await post(#"{"type":"order.created","type":"admin.delete_all"}"#)
+            #expect(twice.status == .badRequest)
+            #expect(twice.json["code"] as? String == "duplicate_key")
+            // A NUL or an oversized type would be a 500 or a row too big: 400.
+            #expect(await post(#"{"type":"a\u0000b"}"#).json["code"] as? String == "invalid_event_type")
+            #expect(await post(#"{"type":"\#(String(repeating: "t", count: 300))"}"#).json["code"] as? String == "invalid_event_type")
+            #expect(await post(#"{"id":"x\u0000y","type":"ok.type"}"#).status == .accepted)
+
+            let rows = try await harness.database.withConnection { connection in
+                var rows: [(String, String?, String?)] = []
+                let query: PostgresQuery = """
+                    SELECT message_id, event_type, unsigned_headers::text FROM webhook_events WHERE source_slug = \(slug) ORDER BY received_at, message_id
+                    """
+                for try await row in try await connection.query(query, logger: harness.logger).decode((String, String?, String?).self) { rows.append(row) }
+                return rows
+            }
+            #expect(rows.count == 3)
+            let replayed = try #require(rows.first { $0.1 == "order.created" })
+            #expect(replayed.0.hasPrefix("sha256:"))
+            #expect(replayed.2?.contains("admin.delete") == true && replayed.2?.contains("evt-1") == true)
+            let untyped = try #require(rows.first { $0.1 == nil })
+            #expect(untyped.2?.contains("order.refunded") == true)
+            // An id with a control character is no id: the body's hash is.
+            #expect(rows.contains { $0.1 == "ok.type" && $0.0.hasPrefix("sha256:") })
+
+            // Published bodies and their data too.
+            #expect(await harness.publish(#"{"type":"a.b","type":"c.d","data":{}}"#).json["code"] as? String == "duplicate_key")
+            #expect(await harness.publish(#"{"type":"a.b","data":{"x":1,"x":2}}"#).json["code"] as? String == "duplicate_key")
+        }
+    }
 }

@@ -1,0 +1,168 @@
+import Domain
+import Foundation
+import HTTPTypes
+import PostgresNIO
+import Runtime
+import Store
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import Functions
+
+/// Received events reach their source's consumers through the delivery queue, with real consumers on 127.0.0.1:
+/// one that accepts, one that fails twice first, one that is private and checks a Google ID token from a fake
+/// metadata server.
+@Suite("webhook-receive → consumers (real consumers, a fake metadata server)")
+struct ConsumerTests {
+    func withHarness(settings: WebhookSettings = .testing, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void) async throws {
+        try await WebhookHarness.withOwnDatabase("consumers", settings: settings, body)
+    }
+
+    /// The JSON object in `data`.
+    static func object(_ data: Data) -> [String: Any] { (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:] }
+
+    /// True when `request` carries a valid Standard Webhooks signature and `X-Signature` for `secret`.
+    static func signed(_ request: WebhookSink.Received, secret: String) -> Bool {
+        let standard = Result {
+            try WebhookSignature.verifyStandard(
+                id: request.headers["webhook-id"], timestamp: request.headers["webhook-timestamp"], signatures: request.headers["webhook-signature"],
+                body: request.body, secrets: [secret], now: Date(timeIntervalSince1970: Double(request.headers["webhook-timestamp"] ?? "0") ?? 0)
+            )
+        }
+        return (try? standard.get()) != nil && request.headers["x-signature"] == WebhookSignature.hex(body: request.body, secret: secret)
+    }
+
+    @Test("an accepted event reaches each consumer of its source once per attempt, signed, retried on the schedule; ignored, duplicate and published events reach none")
+    func consumers() async throws {
+        try await withHarness { harness in
+            let accepting = WebhookSink()
+            let flaky = WebhookSink { index, _ in WebhookSink.Answer(status: index < 2 ? 500 : 200) }
+            let elsewhere = WebhookSink()
+            let subscriber = WebhookSink()
+            try await accepting.run { acceptingURL in
+                try await flaky.run { flakyURL in
+                    try await elsewhere.run { elsewhereURL in
+                        try await subscriber.run { subscriberURL in
+                            let (slug, secret) = try await harness.addSource(allow: ["order.*"])
+                            let (other, _) = try await harness.addSource()
+                            let (ordersID, ordersSecret) = try await harness.addConsumer(source: slug, url: acceptingURL + "/orders", types: ["order.*"])
+                            let (allID, allSecret) = try await harness.addConsumer(source: slug, url: flakyURL + "/all")
+                            _ = try await harness.addConsumer(source: other, url: elsewhereURL + "/other")
+                            _ = try await harness.addEndpoint(url: subscriberURL + "/published", types: ["*"])
+
+                            let body = #"{"type":"order.created","id":"o-1","data":{"total":12.50,"note":null}}"#
+                            let accepted = await harness.receive(slug: slug, secret: secret, body: body, id: "msg_order_1")
+                            #expect(accepted.status == .accepted)
+                            let eventID = accepted.json["id"] as? String
+                            // The same message again, an event type the source may not send, and a published event.
+                            #expect(await harness.receive(slug: slug, secret: secret, body: body, id: "msg_order_1").text == accepted.text)
+                            #expect(await harness.receive(slug: slug, secret: secret, body: #"{"type":"billing.changed"}"#).status == .ok)
+                            #expect(await harness.publish(#"{"type":"order.created","data":{"internal":true}}"#).status == .accepted)
+
+                            _ = try await harness.drain()
+                            harness.clock.advance(seconds: 10)
+                            _ = try await harness.drain()
+                            harness.clock.advance(seconds: 400)
+                            _ = try await harness.drain()
+
+                            #expect(accepting.requests.count == 1)
+                            #expect(flaky.requests.count == 3)
+                            #expect(elsewhere.requests.isEmpty)
+                            #expect(subscriber.requests.count == 1)
+                            #expect(Self.object(subscriber.requests.first?.body ?? Data())["type"] as? String == "order.created")
+                            for request in accepting.requests { #expect(Self.signed(request, secret: ordersSecret)) }
+                            for request in flaky.requests { #expect(Self.signed(request, secret: allSecret)) }
+                            // The received bytes, as they came, inside the envelope every webhook has.
+                            let delivered = try #require(accepting.requests.first)
+                            let text = String(decoding: delivered.body, as: UTF8.self)
+                            #expect(text.contains("\"data\":" + body + ",\"metadata\":"))
+                            let envelope = Self.object(delivered.body)
+                            #expect(envelope["type"] as? String == "\(slug).order.created")
+                            let metadata = envelope["metadata"] as? [String: Any] ?? [:]
+                            #expect(metadata["source"] as? String == slug)
+                            #expect(metadata["event_id"] as? String == eventID)
+                            #expect(metadata["event_type"] as? String == "order.created")
+                            #expect(metadata["message_id"] as? String == "msg_order_1")
+                            // One message, the same webhook-id on every attempt; attempts numbered 1, 2, 3.
+                            #expect(Set(flaky.requests.map { $0.headers["webhook-id"] ?? "" }).count == 1)
+                            #expect(try await harness.attempts(endpoint: allID).map(\.0) == [1, 2, 3])
+                            #expect(try await harness.attempts(endpoint: ordersID).map(\.1) == [200])
+                            let forwarded = try await harness.database.withConnection { connection in
+                                try await Counters.all(on: connection, logger: harness.logger)
+                            }
+                            .filter { $0.name == "webhook_events_forwarded_total" }
+                            #expect(forwarded.map(\.labels) == [["source": slug]])
+                            #expect(forwarded.map(\.value) == [1])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a private consumer gets a Google-signed ID token for its audience, fetched once per drain and audience; no token, no request")
+    func idTokens() async throws {
+        let failing = Mutex(false)
+        let metadata = WebhookSink { _, request in
+            if failing.withLock({ $0 }) { return WebhookSink.Answer(status: 503, body: "unavailable") }
+            guard request.headers["metadata-flavor"] == "Google" else { return WebhookSink.Answer(status: 403) }
+            return WebhookSink.Answer(status: 200, body: "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ0ZXN0In0.c2lnbmF0dXJl\n")
+        }
+        let consumer = WebhookSink()
+        try await metadata.run { metadataURL in
+            var settings = WebhookSettings.testing
+            settings.metadataHost = String(metadataURL.dropFirst("http://".count))
+            try await withHarness(settings: settings) { harness in
+                try await consumer.run { consumerURL in
+                    let (slug, secret) = try await harness.addSource()
+                    let audience = consumerURL
+                    let (id, _) = try await harness.addConsumer(source: slug, url: consumerURL + "/private", audience: audience)
+                    for index in 0..<3 {
+                        #expect(await harness.receive(slug: slug, secret: secret, body: #"{"type":"lab.result","n":\#(index)}"#).status == .accepted)
+                    }
+                    _ = try await harness.drain()
+                    #expect(consumer.requests.count == 3)
+                    #expect(consumer.requests.allSatisfy { $0.headers["authorization"] == "Bearer eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJ0ZXN0In0.c2lnbmF0dXJl" })
+                    #expect(metadata.requests.count == 1)
+                    let asked = try #require(metadata.requests.first)
+                    #expect(asked.path == "/computeMetadata/v1/instance/service-accounts/default/identity")
+                    #expect(asked.headers["metadata-flavor"] == "Google")
+
+                    // The metadata server fails: nothing is sent without the token, the attempt is on record, retried.
+                    failing.withLock { $0 = true }
+                    #expect(await harness.receive(slug: slug, secret: secret, body: #"{"type":"lab.result","n":9}"#).status == .accepted)
+                    _ = try await harness.drain()
+                    #expect(consumer.requests.count == 3)
+                    let attempts = try await harness.attempts(endpoint: id)
+                    #expect(attempts.count == 4)
+                    #expect(attempts.last?.2 == "id_token")
+                    failing.withLock { $0 = false }
+                    harness.clock.advance(seconds: 10)
+                    _ = try await harness.drain()
+                    #expect(consumer.requests.count == 4)
+                }
+            }
+        }
+    }
+
+    @Test("with a first-attempt budget, receive hands the event to its consumer before it answers")
+    func firstAttempts() async throws {
+        var settings = WebhookSettings.testing
+        settings.immediateBudget = .seconds(2)
+        let consumer = WebhookSink()
+        try await withHarness(settings: settings) { harness in
+            try await consumer.run { consumerURL in
+                let (slug, secret) = try await harness.addSource(scheme: .hmacSHA256, secret: "hmac-secret-for-first-attempts")
+                let (id, _) = try await harness.addConsumer(source: slug, url: consumerURL + "/now", types: ["lab.*"])
+                let body = #"{"id":"lab-1","type":"lab.result"}"#
+                let headers: HTTPFields = [HTTPField.Name("X-Signature")!: WebhookSignature.hex(body: Data(body.utf8), secret: "hmac-secret-for-first-attempts")]
+                let answer = await harness.invoker.invoke(FunctionRequest(method: .post, path: "/webhook-receive/\(slug)", headers: headers, body: Data(body.utf8)))
+                #expect(answer.status == .accepted)
+                #expect(consumer.requests.count == 1)
+                #expect(try await harness.delivery(endpoint: id).status == "succeeded")
+                #expect(try await harness.drain().claimed == 0)
+            }
+        }
+    }
+}
