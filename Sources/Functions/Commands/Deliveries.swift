@@ -55,6 +55,7 @@ struct Deliveries: AsyncParsableCommand {
         @Argument(help: "A delivery id.") var id: String?
         @Option(help: "Replay this endpoint's deliveries…") var endpoint: String?
         @Option(help: "…created since this ISO 8601 time.") var since: String?
+        @Flag(help: "With --endpoint: only deliveries that failed (not those that succeeded).") var failedOnly = false
 
         func run() async throws {
             let now = Date()
@@ -74,7 +75,8 @@ struct Deliveries: AsyncParsableCommand {
         }
 
         func replay(where kind: String, uuid: UUID, since: Date?, now: Date) async throws -> Int {
-            try await withAdminDatabase { database, _, logger in
+            let failedOnly = self.failedOnly
+            return try await withAdminDatabase { database, _, logger in
                 try await database.withTransaction { connection in
                     let rows = kind == "id"
                         ? try await connection.query(
@@ -87,11 +89,15 @@ struct Deliveries: AsyncParsableCommand {
                             """
                             UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = \(now), finished_at = NULL,
                                 claim_token = NULL, claimed_until = NULL
-                            WHERE endpoint_id = \(uuid) AND created_at >= \(since ?? now) AND status <> 'pending' RETURNING 1
+                            WHERE endpoint_id = \(uuid) AND created_at >= \(since ?? now) AND status <> 'pending'
+                                AND (NOT \(failedOnly) OR status = 'failed') RETURNING 1
                             """, logger: logger)
                     var count = 0
                     for try await _ in rows { count += 1 }
-                    try await audit("webhook_delivery_replay", detail: [kind: uuid.uuidString.lowercased(), "count": String(count)], on: connection, logger: logger)
+                    try await audit(
+                        "webhook_delivery_replay", detail: [kind: uuid.uuidString.lowercased(), "count": String(count), "failed_only": String(failedOnly)],
+                        on: connection, logger: logger
+                    )
                     return count
                 }
             }

@@ -45,7 +45,8 @@ struct Endpoints: AsyncParsableCommand {
             let endpoints = try await withAdminDatabase { database, configuration, logger in
                 try await database.withConnection { try await WebhookEndpointStore(encryption: configuration.encryption).all(on: $0, logger: logger) }
             }
-            for endpoint in endpoints {
+            // Consumers of received events are listed by `functions consumers list`.
+            for endpoint in endpoints where endpoint.sourceID == nil {
                 let state = endpoint.enabled ? "enabled" : "disabled (\(endpoint.disabledReason ?? "-"))"
                 say("\(endpoint.id.uuidString.lowercased())\t\(endpoint.url)\t\(endpoint.eventTypes.joined(separator: ","))\t\(state)\tfailures=\(endpoint.failureStreak)")
             }

@@ -60,6 +60,19 @@ public struct WebhookEndpointStore: Sendable {
         return ids
     }
 
+    /// The enabled consumers of source `sourceID` whose filters take `type` (`*` takes untyped events too): the
+    /// same rule the receive statement applies.
+    public func consumers(of sourceID: Int64, type: String?, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        let rows = try await connection.query(
+            "SELECT id, event_types FROM webhook_endpoints WHERE enabled AND source_id = \(sourceID) ORDER BY created_at, id", logger: logger
+        )
+        var ids: [UUID] = []
+        for try await (id, filters) in rows.decode((UUID, [String]).self) where filters.contains("*") || type.map({ EventTypeFilter.matches($0, filters: filters) }) == true {
+            ids.append(id)
+        }
+        return ids
+    }
+
     /// One endpoint.
     public func find(id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> WebhookEndpoint? {
         try await find(ids: [id], on: connection, logger: logger).first
