@@ -60,11 +60,23 @@ struct ConsumerTests {
                             #expect(await harness.receive(slug: slug, secret: secret, body: #"{"type":"billing.changed"}"#).status == .ok)
                             #expect(await harness.publish(#"{"type":"order.created","data":{"internal":true}}"#).status == .accepted)
 
+                            func gauge(_ name: String) async throws -> Double? {
+                                try await harness.database.withConnection { try await MetricsSnapshot.read(on: $0, logger: harness.logger) }
+                                    .first { $0.name == name }?.value
+                            }
+                            #expect(try await gauge("webhook_forwarding_backlog") == 2)
                             _ = try await harness.drain()
+                            // The failing consumer's delivery waits for its retry: still in the backlog.
+                            #expect(try await gauge("webhook_forwarding_backlog") == 1)
                             harness.clock.advance(seconds: 10)
                             _ = try await harness.drain()
                             harness.clock.advance(seconds: 400)
                             _ = try await harness.drain()
+                            #expect(try await gauge("webhook_forwarding_backlog") == 0)
+                            let attempts = try await harness.database.withConnection { try await Counters.all(on: $0, logger: harness.logger) }
+                                .filter { $0.name == "webhook_consumer_attempts_total" }
+                            #expect(attempts.first { $0.labels == ["source": slug, "outcome": "succeeded"] }?.value == 2)
+                            #expect(attempts.first { $0.labels == ["source": slug, "outcome": "retrying"] }?.value == 2)
 
                             #expect(accepting.requests.count == 1)
                             #expect(flaky.requests.count == 3)

@@ -92,6 +92,24 @@ struct MetricsTests {
         }
     }
 
+    @Test("every series the dashboard plots is one the functions expose, with its help text")
+    func dashboard() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let data = try Data(contentsOf: root.appendingPathComponent("dashboards/functions.json"))
+        let panels = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["panels"] as? [[String: Any]])
+        let expressions = panels.flatMap { ($0["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String } }
+        #expect(expressions.count >= 14)
+        let functions = Set(["sum", "rate", "increase", "max", "clamp_min", "by", "outcome", "source", "channel", "severity"])
+        let names = Set(expressions.flatMap { expression in
+            expression.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") }).map(String.init)
+                .filter { $0.contains("_") && !functions.contains($0) && $0.first?.isLetter == true }
+        })
+        for name in names { #expect(PrometheusText.help[name] != nil, "the dashboard plots \(name), which nothing exposes") }
+        for name in ["webhook_events_forwarded_total", "webhook_consumer_attempts_total", "webhook_forwarding_backlog", "webhook_forwarding_backlog_age_seconds"] {
+            #expect(names.contains(name))
+        }
+    }
+
     @Test("the checker itself refuses malformed expositions")
     func checkerFails() throws {
         #expect(!ExpositionCheck.problems("x_total 1\n").isEmpty)

@@ -47,6 +47,13 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
             SELECT 'webhook_attempts_total', jsonb_build_object('outcome', ($12::text[])[i]), $14, count(*) FROM held
             GROUP BY ($12::text[])[i]
             ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
+        ), consumer_counted AS (
+            -- Attempts to consumers of received events, by source and outcome, beside the total above.
+            INSERT INTO counters (name, labels, shard, value)
+            SELECT 'webhook_consumer_attempts_total', jsonb_build_object('source', s.slug, 'outcome', ($12::text[])[h.i]), $14, count(*)
+            FROM held h JOIN webhook_endpoints e ON e.id = h.endpoint_id JOIN webhook_sources s ON s.id = e.source_id
+            GROUP BY s.slug, ($12::text[])[h.i]
+            ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
         ), endpoint_batch AS (
             SELECT endpoint_id, max(i) FILTER (WHERE ($15::bool[])[i]) AS last_ok, max(nullif(($16::text[])[i], '')) AS reason
             FROM held GROUP BY endpoint_id
