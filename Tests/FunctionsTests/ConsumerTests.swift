@@ -178,3 +178,115 @@ struct ConsumerTests {
         }
     }
 }
+
+/// webhook-receive and webhook-dispatch as real processes on one database: four receivers taking events at once
+/// (with duplicates sent to different instances), first attempts from the receivers, then two overlapping drains.
+@Suite("webhook-receive processes → consumers: four receivers, two overlapping drains", .serialized)
+struct ConsumerProcessTests {
+    static let secret = "whsec_" + Data("consumer-process-test-secret-32b".utf8).base64EncodedString()
+
+    func environment(_ configuration: DatabaseConfiguration, target: String) -> [String: String] {
+        [
+            "DATABASE_URL": configuration.url, "SECRET_KEY": testSecretKey, "FUNCTION_TARGET": target, "PORT": "0", "HOST": "127.0.0.1",
+            "LOG_LEVEL": "notice", "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true", "WEBHOOK_TIMEOUT_SECONDS": "5", "WEBHOOK_RETRY_SCHEDULE": "0,1,1,1",
+            "FIELD_ENCRYPTION_KEY": WebhookHarness.fernetKey, "WEBHOOK_IMMEDIATE_BUDGET_MS": "1000",
+        ]
+    }
+
+    @Test("each accepted event reaches each consumer exactly once per attempt; ignored and duplicate events reach nobody")
+    func fourReceiversTwoDrains() async throws {
+        let suite = "consumer-processes"
+        let configuration = try await TestDatabase.configuration(suite: suite)
+        let good = WebhookSink { _, _ in .init(status: 200, delay: .milliseconds(5)) }
+        // Fails each message's first two requests.
+        let seen = Mutex<[String: Int]>([:])
+        let flaky = WebhookSink { _, request in
+            let count = seen.withLock { seen in
+                seen[request.headers["webhook-id"] ?? "", default: 0] += 1
+                return seen[request.headers["webhook-id"] ?? ""]!
+            }
+            return .init(status: count <= 2 ? 503 : 200)
+        }
+        try await good.run { goodURL in
+            try await flaky.run { flakyURL in
+                try await TestDatabase.with(suite: suite) { database in
+                    let encryption = try FieldEncryption(key: WebhookHarness.fernetKey, realDataMode: false)
+                    try await database.withConnection { connection in
+                        let logger = TestDatabase.quietLogger
+                        _ = try await WebhookSourceStore(encryption: encryption).add(
+                            slug: "lab", scheme: .standard, secret: Self.secret, allowedEventTypes: ["load.*"], on: connection, logger: logger
+                        )
+                        let source = try #require(try await WebhookSourceStore(encryption: encryption).find(slug: "lab", on: connection, logger: logger))
+                        let store = WebhookEndpointStore(encryption: encryption)
+                        _ = try await store.add(url: goodURL + "/good", eventTypes: ["load.*"], description: "", sourceID: source.id, on: connection, logger: logger)
+                        _ = try await store.add(url: flakyURL + "/flaky", eventTypes: ["*"], description: "", sourceID: source.id, on: connection, logger: logger)
+                    }
+                }
+                let receivers = try (0..<4).map { _ in
+                    try ChildProcess(product: "functions", arguments: ["serve"], environment: environment(configuration, target: "webhook-receive"))
+                }
+                let dispatchers = try (0..<2).map { _ in
+                    try ChildProcess(product: "functions", arguments: ["serve"], environment: environment(configuration, target: "webhook-dispatch"))
+                }
+                var ports: [Int] = []
+                for process in receivers { ports.append(try await process.listeningPort()) }
+                var drainPorts: [Int] = []
+                for process in dispatchers { drainPorts.append(try await process.listeningPort()) }
+                let portList = ports
+                // 60 events, each sent to two different receivers at once (a partner's retry racing its first try),
+                // and 10 of a type the source may not send.
+                let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for index in 0..<70 {
+                        let type = index < 60 ? "load.test" : "other.thing"
+                        let body = Data(#"{"type":"\#(type)","n":\#(index)}"#.utf8)
+                        let id = "msg_\(index)"
+                        let timestamp = Int64(Date().timeIntervalSince1970)
+                        let signature = WebhookSignature.standard(id: id, timestamp: timestamp, body: body, secret: Self.secret)
+                        for copy in 0..<2 {
+                            let port = portList[(index + copy) % portList.count]
+                            group.addTask {
+                                let response = try await HTTPTestClient.send(
+                                    port: port, method: "POST", path: "/lab",
+                                    headers: [("webhook-id", id), ("webhook-timestamp", String(timestamp)), ("webhook-signature", signature)], body: body
+                                )
+                                return response.status
+                            }
+                        }
+                    }
+                    var statuses: [Int] = []
+                    for try await status in group { statuses.append(status) }
+                    return statuses
+                }
+                #expect(statuses.filter { $0 == 202 }.count == 120)
+                #expect(statuses.filter { $0 == 200 }.count == 20)
+                // Two drains at once, a few rounds: the failing consumer's retries come due after a second.
+                for _ in 0..<4 {
+                    try await Task.sleep(for: .milliseconds(1200))
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for port in drainPorts {
+                            group.addTask { _ = try await HTTPTestClient.send(port: port, method: "POST", path: "/drain", body: Data()) }
+                        }
+                        try await group.waitForAll()
+                    }
+                }
+                let goodIDs = good.requests.compactMap { $0.headers["webhook-id"] }
+                #expect(goodIDs.count == 60 && Set(goodIDs).count == 60)
+                #expect(flaky.requests.count == 180)
+                #expect(seen.withLock { $0.values.allSatisfy { $0 == 3 } && $0.count == 60 })
+                let attempts = try await TestDatabase.with(suite: suite) { database in
+                    try await database.withConnection { connection in
+                        var rows: [Int: Int] = [:]
+                        for try await (attempt, count) in try await connection.query(
+                            "SELECT attempt, count(*)::int FROM webhook_attempts GROUP BY attempt", logger: TestDatabase.quietLogger
+                        ).decode((Int, Int).self) { rows[attempt] = count }
+                        return rows
+                    }
+                }
+                // 120 deliveries' first attempts, the failing consumer's 60 second and 60 third ones: each once.
+                #expect(attempts == [1: 120, 2: 60, 3: 60])
+                for process in receivers + dispatchers { process.signal(SIGTERM) }
+                for process in receivers + dispatchers { #expect(try await process.waitForExit() == 0) }
+            }
+        }
+    }
+}
