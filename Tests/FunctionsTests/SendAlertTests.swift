@@ -336,7 +336,12 @@ extension SendAlertTests {
     func pubSubRedelivery() async throws {
         let sink = WebhookSink { _, _ in .init(status: 202, delay: .milliseconds(800), body: "") }
         try await sink.run { base in
-            try await withHarness(AlertHarness.settingsSendGrid(base)) { harness in
+            // A timeout well above the provider's 800 ms: a loaded suite must not turn the one send into a timed-out
+            // attempt and a retry (which at-least-once allows, and which is not what this test is about).
+            var settings = AlertHarness.settingsSendGrid(base)
+            settings.timeout = .seconds(5)
+            settings.lease = .seconds(15)
+            try await withHarness(settings) { harness in
                 let request = Self.push(AlertHarness.alert(), messageID: "4242424242")
                 let answers = await withTaskGroup(of: FunctionResponse.self) { group in
                     for _ in 0..<3 { group.addTask { await harness.invoker.invoke(request) } }
