@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """Outgoing webhooks under first attempts and a hostile partner (issue: outbound effects exactly once).
 
-Usage: python3 Benchmarks/delivery.py [--no-build] [--rate 500] [--seconds 10] [--rounds 3] [--only latency|trickle]
+Usage: python3 Benchmarks/delivery.py [--no-build] [--rate 500] [--seconds 10] [--rounds 3] [--only latency|receive|trickle]
 
 latency: `functions serve` (webhook-dispatch, first attempts on by default) and a recording sink (a Python HTTP/1.1
          server that notes when each webhook-id arrives). Events are published at --rate per second for --seconds
          (64 threads on keep-alive connections, each event stamped with its send time; the sink is its own process); the time from sending
          `POST /events` to the sink receiving the webhook is publish -> delivered. Limit: p50 < 50 ms, p99 < 500 ms,
          every event delivered exactly once, the rate reached. No drain runs.
+receive: the same for received events and a consumer: `functions serve` (webhook-receive, first attempts on by
+         default), an hmac-sha256 source and one consumer of it (the recording sink); signed events are posted at
+         --rate per second; the time from sending `POST /<source>` to the consumer receiving the forwarded event is
+         receive -> consumer. Same limits.
 trickle: one healthy endpoint (shim-benchmark sink, 200 at once) with --deliveries due, alone, then the same with 200
          more due to an endpoint that answers its head at once and then its body at 1 byte/s (WEBHOOK_TIMEOUT_SECONDS
          5); alternated --rounds times. The healthy endpoint's rate is its deliveries over the span of their attempts
          as recorded in webhook_attempts (first start to last end). Limit: with the trickling endpoint, within 10 %
          of the rate without it (median ratio).
 """
-import argparse, base64, http.client, json, os, statistics, subprocess, sys, threading, time, uuid
+import argparse, base64, hashlib, hmac, http.client, json, os, statistics, subprocess, sys, threading, time, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -100,12 +104,35 @@ def recording_sink(port, out):
     server.serve_forever()
 
 
-def bench_latency(cluster, rate, seconds, results):
+SOURCE_SECRET = "benchmark-source-shared-secret"
+
+
+def send_event(connection, kind, i):
+    """One publish (`POST /events`) or one signed receive (`POST /bench`), stamped with its send time."""
+    if kind == "publish":
+        body = json.dumps({"type": "lab.result", "data": {"n": i, "sent": time.time()}})
+        connection.request("POST", "/events", body, {"Content-Type": "application/json"})
+    else:
+        body = json.dumps({"type": "lab.result", "id": f"evt-{i}-{uuid.uuid4()}", "sent": time.time()}).encode()
+        signature = hmac.new(SOURCE_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        connection.request("POST", "/bench", body, {"Content-Type": "application/json", "X-Signature": signature})
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def bench_latency(cluster, rate, seconds, results, kind="publish"):
     sink_port, out = benchlib.free_port(), f"/tmp/functions-bench-sink-{os.getpid()}.json"
     sink = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sink", str(sink_port), out])
     benchlib.wait_http(sink_port, "/")
-    add_endpoint(cluster, f"http://127.0.0.1:{sink_port}/in")
-    proc, port = benchlib.serve({"DATABASE_URL": cluster.url, "DB_POOL_SIZE": "16", **ENV}, "webhook-dispatch")
+    if kind == "publish":
+        add_endpoint(cluster, f"http://127.0.0.1:{sink_port}/in")
+    else:
+        cluster.psql(f"INSERT INTO webhook_sources (slug, scheme, secret) VALUES ('bench', 'hmac-sha256', '{SOURCE_SECRET}')", "bench")
+        cluster.psql(f"INSERT INTO webhook_endpoints (id, url, event_types, secret, source_id) SELECT '{uuid.uuid4()}', "
+                     f"'http://127.0.0.1:{sink_port}/in', '{{lab.*}}', '{SECRET}', id FROM webhook_sources WHERE slug = 'bench'", "bench")
+    target = "webhook-dispatch" if kind == "publish" else "webhook-receive"
+    proc, port = benchlib.serve({"DATABASE_URL": cluster.url, "DB_POOL_SIZE": "16", **ENV}, target)
     total, threads = rate * seconds, 64
     statuses, lock = [], threading.Lock()
     try:
@@ -116,17 +143,13 @@ def bench_latency(cluster, rate, seconds, results):
                 delay = start_at + i / rate - time.time()
                 if delay > 0:
                     time.sleep(delay)
-                body = json.dumps({"type": "lab.result", "data": {"n": i, "sent": time.time()}})
-                connection.request("POST", "/events", body, {"Content-Type": "application/json"})
-                response = connection.getresponse()
-                response.read()
-                mine.append(response.status)
+                mine.append(send_event(connection, kind, i))
             with lock:
                 statuses.extend(mine)
         # Warm-up: connections and prepared statements, not measured.
+        warm = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         for i in range(50):
-            benchlib.http(port, "POST", "/events", json.dumps({"type": "lab.result", "data": {"n": -1, "sent": time.time()}}).encode(),
-                          {"Content-Type": "application/json"})
+            send_event(warm, kind, -1 - i)
         time.sleep(1)
         warmed = time.time()
         start_at = time.time() + 0.2
@@ -146,7 +169,7 @@ def bench_latency(cluster, rate, seconds, results):
     os.remove(out)
     latencies = sorted((arrived - sent) * 1000 for _, arrived, sent in seen)
     ids = [webhook_id for webhook_id, _, _ in seen]
-    results["latency"] = {
+    results["latency" if kind == "publish" else "receive"] = {
         "p50": statistics.median(latencies), "p99": latencies[int(len(latencies) * 0.99) - 1], "delivered": len(seen),
         "unique": len(set(ids)), "published": total, "accepted": sum(1 for s in statuses if s == 202), "rate": total / elapsed,
     }
@@ -213,14 +236,16 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--deliveries", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", choices=["latency", "trickle"])
+    parser.add_argument("--only", choices=["latency", "receive", "trickle"])
     args = parser.parse_args()
     cluster = benchlib.migrated_cluster(args.no_build)
     results = {}
     try:
-        if args.only != "trickle":
+        if args.only in (None, "latency"):
             bench_latency(cluster, args.rate, args.seconds, results)
-        if args.only != "latency":
+        if args.only in (None, "receive"):
+            bench_latency(cluster, args.rate, args.seconds, results, kind="receive")
+        if args.only in (None, "trickle"):
             bench_trickle(cluster, args.deliveries, args.rounds, results)
     finally:
         cluster.stop()
@@ -233,6 +258,15 @@ def main():
              f"{r['p50'] / 50:.2f}× of limit", r["p50"] < 50 and r["rate"] >= args.rate * 0.95),
             ("publish -> delivered p99", f"{r['p99']:.1f} ms", "< 500 ms", f"{r['p99'] / 500:.2f}× of limit", r["p99"] < 500),
             ("delivered exactly once", f"{r['unique']:,} of {r['published']:,} ({r['delivered']:,} requests)", "each once", "", once),
+        ]
+    if "receive" in results:
+        r = results["receive"]
+        once = r["delivered"] == r["unique"] == r["published"] == r["accepted"]
+        rows += [
+            (f"receive -> consumer p50, {args.rate} events/s for {args.seconds} s (reached {r['rate']:,.0f}/s)", f"{r['p50']:.1f} ms", "< 50 ms",
+             f"{r['p50'] / 50:.2f}× of limit", r["p50"] < 50 and r["rate"] >= args.rate * 0.95),
+            ("receive -> consumer p99", f"{r['p99']:.1f} ms", "< 500 ms", f"{r['p99'] / 500:.2f}× of limit", r["p99"] < 500),
+            ("forwarded exactly once", f"{r['unique']:,} of {r['published']:,} ({r['delivered']:,} requests)", "each once", "", once),
         ]
     if "trickle" in results:
         rates = results["trickle"]
