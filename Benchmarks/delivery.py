@@ -250,24 +250,20 @@ def main():
     finally:
         cluster.stop()
     rows = []
+
+    def latency_rows(r, what, once_label):
+        """p50, p99 and exactly-once rows for one latency run (`what` names the span measured)."""
+        once = r["delivered"] == r["unique"] == r["published"] == r["accepted"]
+        return [
+            (f"{what} p50, {args.rate} events/s for {args.seconds} s (reached {r['rate']:,.0f}/s)", f"{r['p50']:.1f} ms", "< 50 ms",
+             f"{r['p50'] / 50:.2f}× of limit", r["p50"] < 50 and r["rate"] >= args.rate * 0.95),
+            (f"{what} p99", f"{r['p99']:.1f} ms", "< 500 ms", f"{r['p99'] / 500:.2f}× of limit", r["p99"] < 500),
+            (once_label, f"{r['unique']:,} of {r['published']:,} ({r['delivered']:,} requests)", "each once", "", once),
+        ]
     if "latency" in results:
-        r = results["latency"]
-        once = r["delivered"] == r["unique"] == r["published"] == r["accepted"]
-        rows += [
-            (f"publish -> delivered p50, {args.rate} events/s for {args.seconds} s (reached {r['rate']:,.0f}/s)", f"{r['p50']:.1f} ms", "< 50 ms",
-             f"{r['p50'] / 50:.2f}× of limit", r["p50"] < 50 and r["rate"] >= args.rate * 0.95),
-            ("publish -> delivered p99", f"{r['p99']:.1f} ms", "< 500 ms", f"{r['p99'] / 500:.2f}× of limit", r["p99"] < 500),
-            ("delivered exactly once", f"{r['unique']:,} of {r['published']:,} ({r['delivered']:,} requests)", "each once", "", once),
-        ]
+        rows += latency_rows(results["latency"], "publish -> delivered", "delivered exactly once")
     if "receive" in results:
-        r = results["receive"]
-        once = r["delivered"] == r["unique"] == r["published"] == r["accepted"]
-        rows += [
-            (f"receive -> consumer p50, {args.rate} events/s for {args.seconds} s (reached {r['rate']:,.0f}/s)", f"{r['p50']:.1f} ms", "< 50 ms",
-             f"{r['p50'] / 50:.2f}× of limit", r["p50"] < 50 and r["rate"] >= args.rate * 0.95),
-            ("receive -> consumer p99", f"{r['p99']:.1f} ms", "< 500 ms", f"{r['p99'] / 500:.2f}× of limit", r["p99"] < 500),
-            ("forwarded exactly once", f"{r['unique']:,} of {r['published']:,} ({r['delivered']:,} requests)", "each once", "", once),
-        ]
+        rows += latency_rows(results["receive"], "receive -> consumer", "forwarded exactly once")
     if "trickle" in results:
         rates = results["trickle"]
         alone, beside = statistics.median(rates["alone"]), statistics.median(rates["trickling"])
