@@ -26,9 +26,14 @@ public struct WebhookSource: Sendable, Equatable {
     public var allowedEventTypes: [String]
     /// Disabled sources answer 404.
     public var enabled: Bool
+    /// Whether an enabled consumer takes this source's events (when it was read).
+    public var hasConsumers: Bool
 
     /// Creates a value from its fields.
-    public init(id: Int64, slug: String, scheme: Scheme, secret: String, previousSecret: String? = nil, previousSecretUntil: Date? = nil, allowedEventTypes: [String], enabled: Bool) {
+    public init(
+        id: Int64, slug: String, scheme: Scheme, secret: String, previousSecret: String? = nil, previousSecretUntil: Date? = nil,
+        allowedEventTypes: [String], enabled: Bool, hasConsumers: Bool = false
+    ) {
         self.id = id
         self.slug = slug
         self.scheme = scheme
@@ -37,6 +42,7 @@ public struct WebhookSource: Sendable, Equatable {
         self.previousSecretUntil = previousSecretUntil
         self.allowedEventTypes = allowedEventTypes
         self.enabled = enabled
+        self.hasConsumers = hasConsumers
     }
 
     /// The secrets that verify a request at `now`.

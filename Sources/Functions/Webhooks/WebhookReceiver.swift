@@ -79,10 +79,11 @@ public struct WebhookReceiver: Sendable {
     /// `hmac-sha256` sources, the payload's `id`, else the body's SHA-256; its type is the payload's `type` (or
     /// `event_type`). `X-Event-ID` and `X-Event-Type`, which no signature covers, are recorded and never used.
     ///
-    /// One leased connection, two prepared round trips: the source, then one self-committing statement that stores
-    /// the event, counts it (accepted, ignored, or duplicate), and creates one message and a delivery per consumer.
-    /// With a first-attempt budget those deliveries are created claimed and attempted before the answer. A refusal
-    /// is recorded after the connection is back.
+    /// One leased connection, two prepared round trips: the source (and whether it has consumers), then one
+    /// self-committing statement that stores the event and counts it (accepted, ignored, or duplicate), and for a
+    /// source with consumers creates one message and a delivery per consumer that takes it. With a first-attempt
+    /// budget those deliveries are created claimed and attempted before the answer. A refusal is recorded after the
+    /// connection is back.
     public func receive(slug: String, headers: Headers, body: Data, requestID: String?, logger: Logger) async throws -> Receipt {
         let now = clock.now()
         let sources = self.sources
@@ -114,22 +115,29 @@ public struct WebhookReceiver: Sendable {
             let receipt = Receipt(id: UUID.random(), disposition: allowed ? .accepted : .ignored)
             let answer = Answers.received(receipt)
             let sealed = try encryption.sealPayload(body)
-            let forward = ForwardedEvent(source: source.slug, eventID: receipt.id, eventType: eventType, messageID: messageID, requestID: requestID, now: now)
-            let envelope = try encryption.sealPayload(forward.envelope(body))
-            let statement = StoreEventStatement(
+            let event = StoreEventStatement(
                 id: receipt.id, sourceID: source.id, sourceSlug: source.slug, messageID: messageID, eventType: eventType,
                 status: receipt.disposition.rawValue, payload: sealed.data, payloadEncrypted: sealed.encrypted, receivedAt: now,
                 requestID: requestID, responseStatus: Int(answer.status.code), responseBody: answer.body,
-                outcome: receipt.disposition.rawValue, shard: Counters.randomShard(), unsignedHeaders: Self.unsigned(headers, scheme: source.scheme),
-                forward: .init(
-                    id: forward.messageRowID, type: forward.type, payload: envelope.data, payloadEncrypted: envelope.encrypted,
-                    claimToken: first?.token, claimedUntil: first?.claimedUntil
-                )
+                outcome: receipt.disposition.rawValue, shard: Counters.randomShard(), unsignedHeaders: Self.unsigned(headers, scheme: source.scheme)
             )
-            var stored: StoreEventStatement.Row = (false, [], [])
-            for try await row in try await connection.execute(statement, logger: logger) { stored = row }
-            if stored.fresh {
-                return .stored(receipt, Array(zip(stored.deliveries, stored.endpoints)), forward.messageRowID, envelope)
+            if source.hasConsumers, allowed {
+                let forward = ForwardedEvent(source: source.slug, eventID: receipt.id, eventType: eventType, messageID: messageID, requestID: requestID, now: now)
+                let envelope = try encryption.sealPayload(forward.envelope(body))
+                let statement = ForwardEventStatement(
+                    event: event,
+                    forward: .init(
+                        id: forward.messageRowID, type: forward.type, payload: envelope.data, payloadEncrypted: envelope.encrypted,
+                        claimToken: first?.token, claimedUntil: first?.claimedUntil
+                    )
+                )
+                var stored: ForwardEventStatement.Row = (false, [], [])
+                for try await row in try await connection.execute(statement, logger: logger) { stored = row }
+                if stored.fresh { return .stored(receipt, Array(zip(stored.deliveries, stored.endpoints)), forward.messageRowID, envelope) }
+            } else {
+                var fresh = false
+                for try await value in try await connection.execute(event, logger: logger) { fresh = value }
+                if fresh { return .stored(receipt, [], nil, nil) }
             }
             // A duplicate: the first request's receipt (read with a fresh snapshot, so a concurrent first is seen).
             let firstReceipt = try await connection.query(

@@ -23,8 +23,9 @@ public struct WebhookSourceStore: Sendable {
     public func all(on connection: PostgresConnection, logger: Logger) async throws -> [WebhookSource] {
         let rows = try await connection.query(
             """
-            SELECT id, slug, scheme, secret, previous_secret, previous_secret_until, secrets_encrypted, allowed_event_types, enabled
-            FROM webhook_sources ORDER BY slug
+            SELECT s.id, s.slug, s.scheme, s.secret, s.previous_secret, s.previous_secret_until, s.secrets_encrypted, s.allowed_event_types,
+                s.enabled, EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.source_id = s.id AND e.enabled)
+            FROM webhook_sources s ORDER BY s.slug
             """,
             logger: logger
         )
@@ -88,12 +89,12 @@ public struct WebhookSourceStore: Sendable {
     }
 
     private func source(_ row: FindSourceStatement.Row) throws -> WebhookSource {
-        let (id, slug, scheme, secret, previous, until, encrypted, types, enabled) = row
+        let (id, slug, scheme, secret, previous, until, encrypted, types, enabled, hasConsumers) = row
         return WebhookSource(
             id: id, slug: slug, scheme: WebhookSource.Scheme(rawValue: scheme) ?? .standard,
             secret: try encryption.openSecret(secret, encrypted: encrypted),
             previousSecret: try previous.map { try encryption.openSecret($0, encrypted: encrypted) },
-            previousSecretUntil: until, allowedEventTypes: types, enabled: enabled
+            previousSecretUntil: until, allowedEventTypes: types, enabled: enabled, hasConsumers: hasConsumers
         )
     }
 }
@@ -103,12 +104,13 @@ package struct FindSourceStatement: PostgresPreparedStatement {
     /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
     package static let name = "FindSourceStatement"
     package static let sql = """
-        SELECT id, slug, scheme, secret, previous_secret, previous_secret_until, secrets_encrypted, allowed_event_types, enabled
-        FROM webhook_sources WHERE slug = $1
+        SELECT s.id, s.slug, s.scheme, s.secret, s.previous_secret, s.previous_secret_until, s.secrets_encrypted, s.allowed_event_types,
+            s.enabled, EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.source_id = s.id AND e.enabled)
+        FROM webhook_sources s WHERE s.slug = $1
         """
     package static let bindingDataTypes: [PostgresDataType] = [.text]
 
-    package typealias Row = (Int64, String, String, String, String?, Date?, Bool, [String], Bool)
+    package typealias Row = (Int64, String, String, String, String?, Date?, Bool, [String], Bool, Bool)
 
     var slug: String
 
