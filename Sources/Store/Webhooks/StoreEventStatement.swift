@@ -6,9 +6,10 @@ import PostgresNIO
 /// once per received webhook of a source without consumers. Values are bound, never spliced.
 ///
 /// A source with consumers takes ``ForwardEventStatement`` instead. Two statements, not one with the forwarding
-/// parts idle: every table and index a statement writes is locked for it even when no row goes in, and past 16
-/// relations a backend's locks leave PostgreSQL's fast path for the shared lock table (measured with pgbench,
-/// 16 clients: the combined statement ran at 65-75 % of this one's rate with no consumer at all).
+/// parts idle: with no consumer at all, pgbench (16 clients, 2026-12-03) ran the combined statement at 65-75 % of
+/// this one's rate. The likely cause: every table and index a statement may write is opened and locked for it even
+/// when no row goes in, and past 16 relations a backend's locks leave PostgreSQL's fast path for the shared lock
+/// table.
 package struct StoreEventStatement: PostgresPreparedStatement {
     /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
     package static let name = "StoreEventStatement"
