@@ -37,7 +37,7 @@ enum PrometheusText {
         "webhook_events_forwarded_total": "Received events handed to their source's consumers, by source.",
         "webhook_consumer_attempts_total": "Attempts to consumers of received events by source and outcome (succeeded, retrying, failed).",
         "webhook_forwarding_backlog": "Deliveries to consumers of received events not finished yet, due or waiting for a retry (capped at 100000).",
-        "webhook_forwarding_backlog_age_seconds": "Time since the oldest unfinished delivery to a consumer was made (among the 100000 due first).",
+        "webhook_forwarding_backlog_age_seconds": "Time since the oldest unfinished delivery to a consumer was made (read from at most 100000 per consumer).",
         "events_rejected_total": "Events from Eventarc or Pub/Sub that can never succeed, acknowledged and recorded, by function and reason.",
         "webhook_endpoints_disabled_total": "Endpoints disabled automatically (410 or failing too long).",
         "webhook_deliveries_due": "Webhook deliveries due now (capped at 100000).",

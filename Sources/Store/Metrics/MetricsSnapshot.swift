@@ -31,11 +31,13 @@ public enum MetricsSnapshot {
                 WHERE status = 'pending' AND next_attempt_at <= now() LIMIT \(cap)) due)::float8, 'gauge'
             UNION ALL SELECT 'webhook_deliveries_oldest_due_seconds', '{}', coalesce(extract(epoch FROM now() - (SELECT min(next_attempt_at)
                 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now())), 0)::float8, 'gauge'
-            UNION ALL SELECT 'webhook_forwarding_backlog', '{}', (SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries d
-                JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.status = 'pending' AND e.source_id IS NOT NULL LIMIT \(cap)) backlog)::float8, 'gauge'
-            UNION ALL SELECT 'webhook_forwarding_backlog_age_seconds', '{}', coalesce(extract(epoch FROM now() - (SELECT min(created_at) FROM (
-                SELECT d.created_at FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                WHERE d.status = 'pending' AND e.source_id IS NOT NULL ORDER BY d.next_attempt_at LIMIT \(cap)) oldest)), 0)::float8, 'gauge'
+            UNION ALL SELECT 'webhook_forwarding_backlog', '{}', (SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints e
+                CROSS JOIN LATERAL (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'pending' LIMIT \(cap)) p
+                WHERE e.source_id IS NOT NULL LIMIT \(cap)) backlog)::float8, 'gauge'
+            UNION ALL SELECT 'webhook_forwarding_backlog_age_seconds', '{}', coalesce(extract(epoch FROM now() - (SELECT min(p.created_at)
+                FROM webhook_endpoints e CROSS JOIN LATERAL (SELECT d.created_at FROM webhook_deliveries d
+                    WHERE d.endpoint_id = e.id AND d.status = 'pending' LIMIT \(cap)) p
+                WHERE e.source_id IS NOT NULL)), 0)::float8, 'gauge'
             UNION ALL SELECT 'webhook_endpoints_disabled', '{}', (SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints
                 WHERE NOT enabled LIMIT \(cap)) disabled)::float8, 'gauge'
             UNION ALL SELECT 'alert_sends_due', '{}', (SELECT count(*) FROM (SELECT 1 FROM alert_sends
