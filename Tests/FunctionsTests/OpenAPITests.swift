@@ -55,12 +55,17 @@ struct OpenAPITests {
         let stdin = FileManager.default.temporaryDirectory.appendingPathComponent("stdin-\(UUID().uuidString)")
         try Data("correct horse battery staple\n".utf8).write(to: stdin)
         defer { try? FileManager.default.removeItem(at: stdin) }
-        _ = try await ChildProcess(product: "functions", arguments: ["users", "create", "--username", "api-user"], environment: env, standardInput: stdin).waitForExit()
+        #expect(
+            try await ChildProcess(product: "functions", arguments: ["users", "create", "--username", "api-user"], environment: env, standardInput: stdin)
+                .waitForExit() == 0
+        )
         try Data("the-shared-secret-12345\n".utf8).write(to: stdin)
-        _ = try await ChildProcess(
-            product: "functions", arguments: ["sources", "add", "--slug", "partner", "--scheme", "hmac-sha256", "--allow", "a.*", "--secret-stdin"],
-            environment: env, standardInput: stdin
-        ).waitForExit()
+        #expect(
+            try await ChildProcess(
+                product: "functions", arguments: ["sources", "add", "--slug", "partner", "--scheme", "hmac-sha256", "--allow", "a.*", "--secret-stdin"],
+                environment: env, standardInput: stdin
+            ).waitForExit() == 0
+        )
 
         let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: env)
         let port = try await server.listeningPort()
@@ -78,7 +83,8 @@ struct OpenAPITests {
             port: port, method: "POST", path: "/login/", headers: [json, ("X-Forwarded-For", "192.0.2.1")],
             body: Data(#"{"username":"api-user","password":"correct horse battery staple"}"#.utf8)
         )
-        let pair = try #require(try JSONSerialization.jsonObject(with: login.body) as? [String: String])
+        let pair = try #require(try JSONSerialization.jsonObject(with: login.body) as? [String: String], "\(login.status) \(login.text)")
+        let refreshToken = try #require(pair["refresh"], "\(login.status) \(login.text)")
         let second = try await HTTPTestClient.send(
             port: port, method: "POST", path: "/login/", headers: [json, ("X-Forwarded-For", "192.0.2.2")],
             body: Data(#"{"username":"api-user","password":"correct horse battery staple"}"#.utf8)
@@ -93,7 +99,7 @@ struct OpenAPITests {
             Call(template: "GET /login/", method: "GET", path: "/login/"),
             Call(template: "POST /login/", method: "POST", path: "/login/", headers: [json], body: big),
             Call(template: "POST /login/", method: "POST", path: "/login/", headers: [("Content-Type", "text/plain")], body: "hello"),
-            Call(template: "POST /refresh/", method: "POST", path: "/refresh/", headers: [json], body: #"{"refresh":"\#(pair["refresh"]!)"}"#),
+            Call(template: "POST /refresh/", method: "POST", path: "/refresh/", headers: [json], body: #"{"refresh":"\#(refreshToken)"}"#),
             Call(template: "POST /refresh/", method: "POST", path: "/refresh/", headers: [json], body: "{}"),
             Call(template: "POST /refresh/", method: "POST", path: "/refresh/", headers: [json], body: #"{"refresh":"garbage"}"#),
             Call(template: "POST /refresh/revoke", method: "POST", path: "/refresh/revoke", headers: [json], body: #"{"refresh":"\#(revokeToken)"}"#),
@@ -139,7 +145,7 @@ struct OpenAPITests {
             environment: environment("postgres://u@127.0.0.1:\(try LocalPostgresCluster.freePort())/db?sslmode=disable")
         )
         let downPort = try await down.listeningPort()
-        let valid = #"{"refresh":"\#(pair["refresh"]!)"}"#
+        let valid = #"{"refresh":"\#(refreshToken)"}"#
         let downCalls = [
             Call(template: "GET /ready", method: "GET", path: "/ready"),
             Call(template: "POST /login/", method: "POST", path: "/login/", headers: [json], body: #"{"username":"a","password":"b"}"#),

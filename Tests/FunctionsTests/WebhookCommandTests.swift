@@ -92,6 +92,11 @@ struct WebhookCommandTests {
         #expect(listed.1.contains("\(consumer)\tpartner-c\thttps://consumer.example.com/hooks/lab\tlab.*\tenabled\tid_token=https://consumer.example.com"))
         #expect(!listed.1.contains("whsec_"))
         #expect(!(try await run(["endpoints", "list"], configuration: configuration).1.contains(String(consumer))))
+        #expect(try await run(["consumers", "disable", "--id", String(consumer), "--reason", "maintenance"], configuration: configuration).0 == 0)
+        #expect(try await run(["consumers", "list"], configuration: configuration).1.contains("disabled (maintenance)"))
+        #expect(try await run(["consumers", "enable", "--id", String(consumer)], configuration: configuration).0 == 0)
+        let rotated = try await run(["consumers", "rotate-secret", "--id", String(consumer), "--overlap-hours", "1"], configuration: configuration)
+        #expect(rotated.0 == 0 && rotated.1.contains("whsec_"))
 
         // An event arrives (with an unsigned header that is recorded, not used).
         let eventID = try await TestDatabase.with(suite: suite) { database in

@@ -54,7 +54,11 @@ func withAdminDatabase<T: Sendable>(_ body: @escaping @Sendable (Database, AppCo
         logger.logLevel = .error
         return logger
     }()
-    let database = try Database(configuration: try configuration.requireDatabase(), logger: logger)
+    // A command's pool starts empty, so its first call waits for a new connection: DB_ACQUIRE_TIMEOUT_MS is a
+    // serving instance's fail-fast bound (a 503 beats a hung request), too short for that on a loaded or distant
+    // database. An operator waits up to 10 s before being told the database is unavailable.
+    let settings = try configuration.requireDatabase()
+    let database = try Database(configuration: settings, logger: logger, acquireTimeout: max(settings.acquireTimeout, .seconds(10)))
     do {
         return try await Migrate.running(database) { try await body(database, configuration, logger) }
     } catch StoreError.unavailable {
