@@ -178,7 +178,10 @@ struct HostilePartnerTests {
     func firstAttempts() async throws {
         var settings = WebhookSettings.testing
         // The default budget: under a loaded parallel suite a shorter one can run out before the fast endpoint's attempt.
+        // And a lease that covers it with room to spare (the testing lease of 4 s does not once the publish itself is
+        // slow: an attempt starts only while its claim's lease covers its timeout and a second to record it).
         settings.immediateBudget = .seconds(2)
+        settings.lease = .seconds(20)
         try await withHarness(settings: settings) { harness in
             let sink = WebhookSink { _, request in request.path == "/slow" ? .init(status: 200, delay: .seconds(10)) : .init(status: 200) }
             try await sink.run { base in

@@ -29,17 +29,21 @@ struct Events: AsyncParsableCommand {
                 try await database.withConnection { connection in
                     let rows = try await connection.query(
                         """
-                        SELECT e.id, e.received_at, e.source_slug, e.event_type, e.status, e.message_id,
-                            count(d.id) FILTER (WHERE d.status = 'succeeded'), count(d.id) FILTER (WHERE d.status = 'pending'),
-                            count(d.id) FILTER (WHERE d.status = 'failed')
-                        FROM webhook_events e
-                        LEFT JOIN webhook_messages m ON m.source_event_id = e.id
-                        LEFT JOIN webhook_deliveries d ON d.message_id = m.id
-                        WHERE (\(source)::text IS NULL OR e.source_slug = \(source))
-                            AND (\(exact)::text IS NULL OR e.event_type = \(exact))
-                            AND (\(prefix)::text IS NULL OR starts_with(e.event_type, \(prefix)))
-                            AND (\(since)::timestamptz IS NULL OR e.received_at >= \(since))
-                        GROUP BY e.id ORDER BY e.received_at DESC, e.id LIMIT \(limit)
+                        SELECT e.id, e.received_at, e.source_slug, e.event_type, e.status, e.message_id, c.succeeded, c.pending, c.failed
+                        FROM (
+                            SELECT id, received_at, source_slug, event_type, status, message_id FROM webhook_events
+                            WHERE (\(source)::text IS NULL OR source_slug = \(source))
+                                AND (\(exact)::text IS NULL OR event_type = \(exact))
+                                AND (\(prefix)::text IS NULL OR starts_with(event_type, \(prefix)))
+                                AND (\(since)::timestamptz IS NULL OR received_at >= \(since))
+                            ORDER BY received_at DESC, id LIMIT \(limit)
+                        ) e
+                        CROSS JOIN LATERAL (
+                            SELECT count(d.id) FILTER (WHERE d.status = 'succeeded') AS succeeded,
+                                count(d.id) FILTER (WHERE d.status = 'pending') AS pending, count(d.id) FILTER (WHERE d.status = 'failed') AS failed
+                            FROM webhook_messages m JOIN webhook_deliveries d ON d.message_id = m.id WHERE m.source_event_id = e.id
+                        ) c
+                        ORDER BY e.received_at DESC, e.id
                         """,
                         logger: logger
                     )

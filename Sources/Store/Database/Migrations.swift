@@ -282,5 +282,14 @@ public enum Migrations {
                 """,
             ]
         ),
+        Migration(
+            version: 7,
+            name: "deliveries by message",
+            statements: [
+                // An event's deliveries are found through its message (events show/list/replay, and the cascade when
+                // a message is deleted): without this, each lookup reads the whole deliveries table.
+                "CREATE INDEX webhook_deliveries_message ON webhook_deliveries (message_id)",
+            ]
+        ),
     ]
 }
