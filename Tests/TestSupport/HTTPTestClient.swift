@@ -120,6 +120,8 @@ final class TCPSocket {
             var offset = 0
             while offset < buffer.count {
                 let sent = Glibc.send(fd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                // A signal (a child process of another test exiting) interrupts the call: try again.
+                if sent < 0, errno == EINTR { continue }
                 if sent <= 0 {
                     // The server may answer (413) and close before reading everything: stop writing, read the answer.
                     return
@@ -134,6 +136,8 @@ final class TCPSocket {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = Glibc.recv(fd, &buffer, buffer.count, 0)
+            // Interrupted by a signal (a child process of another test exiting), not the end of the answer.
+            if count < 0, errno == EINTR { continue }
             if count <= 0 { break }
             out.append(contentsOf: buffer[0..<count])
         }

@@ -12,7 +12,7 @@ import Synchronization
 /// receive's first attempts): tokens are good for an hour, and nothing is kept between requests.
 package final class IDTokens: Sendable {
     private let host: String?
-    private let client: HTTPClient?
+    private let clients: ProviderClient
     private let fetched = Mutex<[String: Task<Result<String, DeliveryFailure>, Never>]>([:])
 
     /// The longest wait for the metadata server.
@@ -21,13 +21,14 @@ package final class IDTokens: Sendable {
     /// Tokens from the metadata server at `host` (nil: none, and endpoints are called without a token).
     package init(host: String?, clients: ProviderClient) {
         self.host = host
-        self.client = host == nil ? nil : clients.client
+        self.clients = clients
     }
 
     /// The `Authorization` value for `audience`: `Bearer <token>`, nil where there is no metadata server, or
     /// ``DeliveryFailure/idToken`` when it did not answer with one.
     package func authorization(audience: String, logger: Logger) async -> Result<String?, DeliveryFailure> {
-        guard let host, let client else { return .success(nil) }
+        guard let host else { return .success(nil) }
+        let client = clients.client  // made on first use: drains without a private consumer never need it
         let task = fetched.withLock { fetched in
             if let known = fetched[audience] { return known }
             let task = Task { await Self.fetch(host: host, audience: audience, client: client, logger: logger) }
