@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Primitives
 import Testing
 
 @Suite("alert validation: every field checked, every problem reported, nothing partial")
@@ -35,6 +36,18 @@ struct AlertRulesTests {
         #expect(error.fields["message"] == ["This field is required."])
         #expect(error.fields["recipients"] == ["Enter a valid email address."])
         #expect(error.fields["links"] == ["Expected a list of at most 10 http(s) URLs."])
+    }
+
+    @Test("a subject is one line: CRLF (one Character), U+2028, U+2029, U+0085 and NUL are refused", arguments: [
+        "Hello\r\nBcc: victim@example.com", "Hello\u{2028}Bcc: x", "Hello\u{2029}x", "Hello\u{85}x", "Hello\u{0}x", "Hello\rx",
+    ])
+    func oneLineSubject(_ subject: String) {
+        let json = #"{"alert_type":"a","severity":"info","subject":"# + JSONText.quoted(subject) + #","message":"m","recipients":["a@b.co"]}"#
+        guard case .failure(let error) = Self.validate(json) else {
+            Issue.record("accepted \(subject.debugDescription)")
+            return
+        }
+        #expect(error.fields["subject"] == ["The subject must be one line."])
     }
 
     @Test("not an object, blank, too long, no recipients anywhere", arguments: [

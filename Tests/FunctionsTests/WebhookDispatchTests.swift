@@ -220,3 +220,20 @@ struct WebhookDispatchTests {
         }
     }
 }
+
+@Suite("private access: the shared bearer token where IAM is not in front")
+struct PrivateAccessTests {
+    @Test("the scheme is case-insensitive; the token is not; anything else is refused")
+    func scheme() throws {
+        let access = PrivateAccess(token: "internal-token-0123456789")
+        func request(_ authorization: String?) -> FunctionRequest {
+            FunctionRequest(method: .post, path: "/drain", headers: authorization.map { [.authorization: $0] } ?? [:], body: Data())
+        }
+        for accepted in ["Bearer internal-token-0123456789", "bearer internal-token-0123456789", "BEARER internal-token-0123456789"] {
+            #expect(throws: Never.self) { try access.check(request(accepted)) }
+        }
+        for refused in [nil, "", "Bearer", "Bearer ", "Bearer INTERNAL-TOKEN-0123456789", "Basic internal-token-0123456789", "bearer internal-token-012345678"] {
+            #expect(throws: PrivateAccess.Denied.self) { try access.check(request(refused)) }
+        }
+    }
+}

@@ -75,7 +75,12 @@ public struct Alert: Sendable, Equatable {
             errors["severity"] = ["\"\(severityText!.prefix(20))\" is not a valid choice (info, warning, error, critical)."]
         }
         let subject = text("subject", max: maxSubject)
-        if let subject, subject.contains(where: { $0 == "\n" || $0 == "\r" }) {
+        // By scalar, not by Character: "\r\n" is one Character (a header injection such as "Hi\r\nBcc: …" would pass
+        // a Character test for "\n"), and U+2028, U+2029 and U+0085 end lines too. Other control characters (NUL)
+        // have no place in a subject either; a tab is only space.
+        if let subject, subject.unicodeScalars.contains(where: {
+            ($0.properties.generalCategory == .control && $0 != "\t") || $0 == "\u{2028}" || $0 == "\u{2029}"
+        }) {
             errors["subject"] = ["The subject must be one line."]
         }
         let message = text("message", max: maxMessage)

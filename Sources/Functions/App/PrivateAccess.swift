@@ -13,8 +13,11 @@ struct PrivateAccess: Sendable {
     func check(_ request: FunctionRequest) throws(Denied) {
         guard let token else { return }
         let presented = request.headers[.authorization] ?? ""
-        let prefix = "Bearer "
-        guard presented.hasPrefix(prefix), ConstantTime.equals(String(presented.dropFirst(prefix.count)), token) else {
+        // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer`.
+        let prefix = "bearer "
+        guard presented.utf8.count > prefix.utf8.count, presented.prefix(prefix.count).lowercased() == prefix,
+            ConstantTime.equals(String(presented.dropFirst(prefix.count)), token)
+        else {
             throw Denied()
         }
     }
