@@ -117,7 +117,7 @@ public struct WebhookDispatcher: Sendable {
         /// On the wall clock, as stored.
         var claimedUntil: Date
 
-        init(token: UUID = UUID.random(), leaseEnds: ContinuousClock.Instant, claimedUntil: Date = Date()) {
+        init(token: UUID, leaseEnds: ContinuousClock.Instant, claimedUntil: Date) {
             self.token = token
             self.leaseEnds = leaseEnds
             self.claimedUntil = claimedUntil
@@ -126,7 +126,9 @@ public struct WebhookDispatcher: Sendable {
         /// A new claim for a lease of `settings.lease` from `now`, or nil when first attempts are off.
         static func make(_ settings: WebhookSettings, now: Date) -> FirstAttempts? {
             guard settings.immediateBudget > .zero else { return nil }
-            return FirstAttempts(leaseEnds: ContinuousClock.now + settings.lease, claimedUntil: now.addingTimeInterval(settings.lease.seconds))
+            return FirstAttempts(
+                token: UUID.random(), leaseEnds: ContinuousClock.now + settings.lease, claimedUntil: now.addingTimeInterval(settings.lease.seconds)
+            )
         }
     }
 

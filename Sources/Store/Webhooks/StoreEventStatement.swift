@@ -13,7 +13,8 @@ import PostgresNIO
 package struct StoreEventStatement: PostgresPreparedStatement {
     /// The name it is prepared under (postgres-nio's default reflects the type's name on every execution).
     package static let name = "StoreEventStatement"
-    package static let sql = """
+    /// Stores the event (`inserted`: one row when it is new) and counts it: both statements start with this.
+    static let storeAndCount = """
         WITH inserted AS (
             INSERT INTO webhook_events (id, source_id, source_slug, message_id, event_type, status, payload, payload_encrypted,
                 received_at, request_id, response_status, response_body, unsigned_headers)
@@ -25,6 +26,10 @@ package struct StoreEventStatement: PostgresPreparedStatement {
                 CASE WHEN EXISTS (SELECT 1 FROM inserted) THEN $13::text ELSE 'duplicate' END), $14, 1
             ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
         )
+        """
+
+    package static let sql = storeAndCount + """
+
         SELECT EXISTS (SELECT 1 FROM inserted)
         """
 
@@ -117,18 +122,8 @@ package struct StoreEventStatement: PostgresPreparedStatement {
 package struct ForwardEventStatement: PostgresPreparedStatement {
     /// The name it is prepared under.
     package static let name = "ForwardEventStatement"
-    package static let sql = """
-        WITH inserted AS (
-            INSERT INTO webhook_events (id, source_id, source_slug, message_id, event_type, status, payload, payload_encrypted,
-                received_at, request_id, response_status, response_body, unsigned_headers)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15::jsonb)
-            ON CONFLICT (source_id, message_id) DO NOTHING RETURNING 1
-        ), counted AS (
-            INSERT INTO counters (name, labels, shard, value)
-            SELECT 'webhook_received_total', jsonb_build_object('source', $3::text, 'outcome',
-                CASE WHEN EXISTS (SELECT 1 FROM inserted) THEN $13::text ELSE 'duplicate' END), $14, 1
-            ON CONFLICT (name, labels, shard) DO UPDATE SET value = counters.value + EXCLUDED.value, updated_at = now()
-        ), consumers AS (
+    package static let sql = StoreEventStatement.storeAndCount + """
+        , consumers AS (
             SELECT e.id FROM webhook_endpoints e
             WHERE $6 = 'accepted' AND e.source_id = $2 AND e.enabled AND EXISTS (SELECT 1 FROM inserted)
                 AND ('*' = ANY (e.event_types) OR ($5::text IS NOT NULL AND EXISTS (
