@@ -9,7 +9,8 @@ struct Login: RoutedFunction {
     init(auth: AuthService) {
         routes = Routes(
             [.post("/") { request, context in try await Self.login(request, context: context, auth: auth) }],
-            methodNotAllowed: Answers.drfMethodNotAllowed
+            methodNotAllowed: Answers.drfMethodNotAllowed,
+            maxBodyBytes: auth.settings.maxBodyBytes
         )
     }
 

@@ -15,7 +15,7 @@ struct Metrics: RoutedFunction {
                 let logger = context.logger
                 return Answers.metrics(try await database.withConnection { try await MetricsSnapshot.read(on: $0, logger: logger) })
             }
-        ], guard: { try access.check($0) })
+        ], guard: { try access.check($0) }, maxBodyBytes: Routes.unroutedBodyBytes)
     }
 }
 

@@ -20,7 +20,8 @@ struct Refresh: RoutedFunction {
                     return Answers.empty
                 },
             ],
-            methodNotAllowed: Answers.drfMethodNotAllowed
+            methodNotAllowed: Answers.drfMethodNotAllowed,
+            maxBodyBytes: auth.settings.maxBodyBytes
         )
     }
 

@@ -16,7 +16,7 @@ struct SendAlert: RoutedFunction {
     init(alerts: AlertService, rejections: RejectedEvents, access: PrivateAccess, defaultRecipients: [String]) {
         let name = self.name
         routes = Routes([
-            .post("/") { request, context in
+            .post("/", maxBodyBytes: alerts.settings.maxBodyBytes) { request, context in
                 guard DeliveredEvent.isEvent(request) else {
                     if RawJSONObject.hasDuplicateKeys(request.body) { throw RequestFields.Failure.duplicateKey }
                     let alert = try Alert.validate(request.body, defaultRecipients: defaultRecipients).get()
@@ -43,6 +43,6 @@ struct SendAlert: RoutedFunction {
             .post("/drain") { request, context in
                 return try Answers.drained(try await alerts.drain(logger: context.logger))
             },
-        ], guard: { try access.check($0) })
+        ], guard: { try access.check($0) }, maxBodyBytes: Routes.unroutedBodyBytes)
     }
 }

@@ -16,7 +16,7 @@ struct WebhookDispatch: RoutedFunction {
     init(dispatcher: WebhookDispatcher, rejections: RejectedEvents, access: PrivateAccess) {
         let name = self.name
         routes = Routes([
-            .post("/events") { request, context in
+            .post("/events", maxBodyBytes: dispatcher.settings.maxPublishBytes) { request, context in
                 func publish(_ event: Event) async throws -> FunctionResponse {
                     try Answers.published(
                         try await dispatcher.publish(
@@ -45,7 +45,7 @@ struct WebhookDispatch: RoutedFunction {
                 // Scheduler ticks may carry any body and content type: none is read.
                 return try Answers.drained(try await dispatcher.drain(logger: context.logger))
             },
-        ], guard: { try access.check($0) })
+        ], guard: { try access.check($0) }, maxBodyBytes: Routes.unroutedBodyBytes)
     }
 
     struct Event {

@@ -10,7 +10,7 @@ struct WebhookReceive: RoutedFunction {
     init(receiver: WebhookReceiver, maxBodyBytes: Int) {
         routes = Routes(
             [
-                Routes.Route([.post], .oneSegment) { request, context in
+                Routes.Route([.post], .oneSegment, maxBodyBytes: maxBodyBytes) { request, context in
                     guard request.body.count <= maxBodyBytes else { throw ReceiveRejection.tooLarge(limit: maxBodyBytes) }
                     let headers = WebhookReceiver.Headers(
                         webhookID: request.headers[.webhookID],

@@ -35,8 +35,27 @@ struct PasswordHashTests {
         let parts = fresh.split(separator: "$")
         #expect(parts.count == 4 && parts[0] == "pbkdf2_sha256" && parts[1] == "1000")
         #expect(parts[2].count == 22 && parts[2].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) })
-        #expect(hasher.verify("another password", against: fresh) == .init(matches: true, needsRehash: false))
+        #expect(hasher.verify("another password", against: fresh) == .init(matches: true, needsRehash: false, iterationsSpent: 1000))
         #expect(DjangoPasswordHasher.makeSalt() != DjangoPasswordHasher.makeSalt())
+    }
+
+    @Test("a refusal costs at least the configured count whatever the stored hash holds, as an unknown user does")
+    func constantWorkPerRefusal() {
+        let hasher = DjangoPasswordHasher(iterations: 20_000)
+        let unknown = hasher.burnOneHash("guess")
+        #expect(unknown == 20_000)
+        // Fewer iterations (an imported user), the configured count, unusable and foreign hashes: all 20,000.
+        for (encoded, _) in Self.vectors.prefix(3) {
+            #expect(hasher.verify("guess", against: encoded).iterationsSpent == unknown, "\(encoded)")
+        }
+        #expect(hasher.verify("guess", against: hasher.hash("the right one")).iterationsSpent == unknown)
+        #expect(hasher.verify("guess", against: "!unusable").iterationsSpent == unknown)
+        #expect(hasher.verify("guess", against: "md5$salt$hash").iterationsSpent == unknown)
+        // A stored count above the configured one costs what it holds (it cannot cost less and still check).
+        #expect(hasher.verify("guess", against: Self.vectors[4].0).iterationsSpent == 390_000)
+        // A match at an older count is not topped up: its caller stores a new hash (needsRehash).
+        let old = hasher.verify(Self.vectors[1].1, against: Self.vectors[1].0)
+        #expect(old.matches && old.needsRehash && old.iterationsSpent == 1000)
     }
 
     @Test("unusable, foreign and malformed hashes never match", arguments: [

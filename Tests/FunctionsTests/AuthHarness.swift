@@ -17,7 +17,8 @@ struct AuthHarness: Sendable {
     let invoker: FunctionInvoker
     let settings: AuthSettings
     /// This harness's client address, so rate limits in parallel tests do not meet.
-    let address = "2001:db8::\(UInt16.random(in: 1...UInt16.max)):\(UInt16.random(in: 1...UInt16.max))"
+    /// (IPv6 counts per /64: each harness has its own /64, in canonical form.)
+    let address = "2001:db8:\(String(UInt16.random(in: 1...UInt16.max), radix: 16)):\(String(UInt16.random(in: 1...UInt16.max), radix: 16))::1"
 
     static let password = "correct horse battery staple"
 

@@ -29,23 +29,28 @@ struct AuthProcessTests {
         return (status, process.text)
     }
 
-    @Test("the brute-force limit holds across two server processes on one database")
-    func rateLimitAcrossProcesses() async throws {
+    @Test(
+        "the brute-force limit holds across two server processes on one database, whatever the client writes in X-Forwarded-For",
+        arguments: [0, 1, 2]
+    )
+    func rateLimitAcrossProcesses(hops: Int) async throws {
         let configuration = try await TestDatabase.configuration(suite: "auth-processes")
-        let (status, _) = try await run(
-            ["users", "create", "--username", "shared-limit"], input: "correct horse battery staple\n",
-            environment: environment(configuration)
-        )
+        let username = "shared-limit-\(hops)"
+        var environment = environment(configuration)
+        environment["TRUSTED_PROXY_HOPS"] = String(hops)
+        let (status, _) = try await run(["users", "create", "--username", username], input: "correct horse battery staple\n", environment: environment)
         #expect(status == 0)
-        let first = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment(configuration))
-        let second = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment(configuration))
+        let first = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)
+        let second = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)
         let ports = [try await first.listeningPort(), try await second.listeningPort()]
         var statuses: [Int] = []
         for attempt in 0..<7 {
+            // The client writes a new address each time; the trusted proxies append theirs (none with 0 hops).
+            let appended = ["", ", 203.0.113.5", ", 203.0.113.5, 34.120.0.1"][hops]
             let response = try await HTTPTestClient.send(
                 port: ports[attempt % 2], method: "POST", path: "/",
-                headers: [("Content-Type", "application/json"), ("X-Forwarded-For", "198.51.100.\(attempt)")],
-                body: Data(#"{"username":"shared-limit","password":"wrong password"}"#.utf8)
+                headers: [("Content-Type", "application/json"), ("X-Forwarded-For", "198.51.100.\(attempt)\(appended)")],
+                body: Data(#"{"username":"\#(username)","password":"wrong password"}"#.utf8)
             )
             statuses.append(response.status)
         }

@@ -123,20 +123,22 @@ struct LoginTests {
         }
     }
 
-    @Test("five failures per username in the window, then 429 with Retry-After and no hashing, until the window passes")
-    func throttlePerUsername() async throws {
+    @Test("five failures for one username from one address, then 429 with Retry-After and no hashing, until the window passes; the user logs in from elsewhere meanwhile")
+    func throttlePerUsernameAndAddress() async throws {
         try await withHarness { harness in
             let user = try await harness.makeUser()
-            for attempt in 0..<5 {
-                let response = await harness.login(user.username, "wrong password", address: "10.0.0.\(attempt)")
+            for _ in 0..<5 {
+                let response = await harness.login(user.username, "wrong password")
                 #expect(response.status == .unauthorized)
                 harness.clock.advance(seconds: 60)
             }
-            let throttled = await harness.login(user.username, address: "10.0.1.1")
+            let throttled = await harness.login(user.username)
             #expect(throttled.status == .tooManyRequests)
             // The oldest of the five failures leaves the 15-minute window 600 s from now.
             #expect(throttled.headers[.retryAfter] == "600")
             #expect(throttled.text == #"{"detail":"Request was throttled. Expected available in 600 seconds."}"#)
+            // Whoever failed five times, the user is not locked out where they are.
+            #expect(await harness.login(user.username, address: "192.0.2.10").status == .ok)
             harness.clock.advance(seconds: 599)
             #expect(await harness.login(user.username).headers[.retryAfter] == "1")
             #expect(await harness.login(user.username).text.contains("Expected available in 1 second."))
@@ -145,15 +147,40 @@ struct LoginTests {
         }
     }
 
-    @Test("five failures per client address across usernames, then 429")
+    @Test("password spraying: 50 failures from one address across usernames, then 429 there for everyone, not elsewhere")
     func throttlePerAddress() async throws {
         try await withHarness { harness in
-            for _ in 0..<5 {
-                #expect(await harness.login("ghost-\(UUID())", "x").status == .unauthorized)
+            #expect(harness.settings.maxFailuresPerAddress == 50)
+            for _ in 0..<50 {
+                #expect(await harness.login("ghost-\(UUID())", "Summer2026!").status == .unauthorized)
             }
             let user = try await harness.makeUser()
-            #expect(await harness.login(user.username).status == .tooManyRequests)
+            let throttled = await harness.login(user.username)
+            #expect(throttled.status == .tooManyRequests && throttled.headers[.retryAfter] == "900")
             #expect(await harness.login(user.username, address: "192.0.2.77").status == .ok)
+            // An IPv6 host holds its whole /64: another address in it is the same counter.
+            let neighbour = harness.address.replacingOccurrences(of: "::1", with: "::2")
+            #expect(await harness.login(user.username, address: neighbour).status == .tooManyRequests)
+        }
+    }
+
+    @Test("a distributed guess: 100 failures for one username across 20 addresses, then 429 from anywhere; fewer addresses cannot lock it")
+    func throttlePerUsername() async throws {
+        try await withHarness { harness in
+            #expect(harness.settings.maxFailuresPerUsername == 100)
+            let user = try await harness.makeUser()
+            for network in 0..<20 {
+                for _ in 0..<6 {
+                    let status = await harness.login(user.username, "wrong password", address: "203.0.113.\(network)").status
+                    if network < 19 { #expect(status == .unauthorized || status == .tooManyRequests) }
+                }
+                // 19 attackers' addresses, five failures each: the user still logs in from home.
+                if network == 18 { #expect(await harness.login(user.username).status == .ok) }
+            }
+            let throttled = await harness.login(user.username)
+            #expect(throttled.status == .tooManyRequests && throttled.headers[.retryAfter] != nil)
+            harness.clock.advance(seconds: 900)
+            #expect(await harness.login(user.username).status == .ok)
         }
     }
 
@@ -169,6 +196,40 @@ struct LoginTests {
             }
             #expect(statuses.filter { $0 == 401 }.count == 5)
             #expect(statuses.filter { $0 == 429 }.count == 7)
+        }
+    }
+
+    @Test("a failed login costs the same whether the user is unknown, stored at the configured count, or imported at a tenth of it (medians within 10 %)")
+    func constantWorkPerFailure() async throws {
+        try await TestDatabase.with(suite: "login") { database in
+            var settings = AuthSettings.testing
+            settings.hashIterations = 200_000
+            let harness = try AuthHarness(database: database, settings: settings)
+            let current = try await harness.makeUser()
+            let imported = try await harness.makeUser(iterations: 20_000)
+            let cases = ["ghost-\(UUID())", current.username, imported.username]
+            let clock = ContinuousClock()
+            // Up to four measurements, as a shared machine's noise can spoil one: the old code (a tenth of the
+            // work for the imported user) fails every one of them by a factor of about five.
+            var report = ""
+            for attempt in 0..<4 {
+                var samples: [[Duration]] = [[], [], []]
+                for round in 0..<15 {
+                    // Interleaved, each case taking each place in the round in turn, so load elsewhere falls on all alike.
+                    for step in 0..<cases.count {
+                        let index = (step + round) % cases.count
+                        let started = clock.now
+                        let response = await harness.login(cases[index], "wrong password", address: "198.18.\(attempt * 3 + index).\(round)")
+                        samples[index].append(clock.now - started)
+                        #expect(response.status == .unauthorized)
+                    }
+                }
+                let medians = samples.map { $0.sorted()[$0.count / 2] }
+                let ratio = medians.max()! / medians.min()!
+                report += "attempt \(attempt): medians unknown/current/imported \(medians.map { $0 / .milliseconds(1) }) ms, ratio \(ratio)\n"
+                if ratio < 1.10 { return }
+            }
+            Issue.record("a failed login's cost depends on the user:\n\(report)")
         }
     }
 

@@ -74,6 +74,29 @@ struct RenderTests {
         #expect(check.terminationStatus == 0)
     }
 
+    @Test("least privilege: receive and dispatch run as their own accounts; only the scheduler's account may invoke the scheduled services, no service's own account invokes anything")
+    func invokerBindings() throws {
+        let spec = try DeploymentSpec.load(FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml"))
+        let accounts = Dictionary(uniqueKeysWithValues: spec.functions.map { ($0.name, $0.service_account) })
+        #expect(accounts["webhook-receive"] != accounts["webhook-dispatch"])
+        #expect(!accounts.values.contains(spec.scheduler_service_account))
+        let script = try #require(try render().first { $0.0 == "deploy.sh" }?.1)
+        let bindings = script.split(separator: "\n").filter { $0.contains("add-iam-policy-binding") }
+        func members(_ service: String) -> [String] {
+            bindings.filter { $0.contains("add-iam-policy-binding \(service) ") }.compactMap { line in
+                line.split(separator: " ").drop { $0 != "--member" }.dropFirst().first.map(String.init)
+            }
+        }
+        #expect(members("webhook-dispatch") == ["serviceAccount:\(spec.scheduler_service_account)"])
+        #expect(members("send-alert") == ["serviceAccount:\(spec.scheduler_service_account)"])
+        #expect(members("webhook-receive").isEmpty && members("login").isEmpty)
+        for account in accounts.values { #expect(!bindings.contains { $0.contains("serviceAccount:\(account) ") }, "\(account)") }
+        let scheduler = try Yams.load(yaml: try #require(try render().first { $0.0 == "scheduler/jobs.yaml" }?.1))
+        for job in try #require(dig(scheduler, ["jobs"]) as? [[String: Any]]) {
+            #expect(dig(job, ["httpTarget", "oidcToken", "serviceAccountEmail"]) as? String == spec.scheduler_service_account)
+        }
+    }
+
     @Test("render refuses a drain budget + attempt timeout, or a first-attempt budget, that does not fit the function's timeout_seconds")
     func timingFits() throws {
         let spec = try DeploymentSpec.load(FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml"))

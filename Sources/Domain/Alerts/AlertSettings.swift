@@ -28,6 +28,8 @@ public struct AlertSettings: Sendable {
 
     /// The email backend.
     public var backend: EmailBackend = .console
+    /// Largest alert body `send-alert` reads (512 KiB: a 50,000-character message in a base64 Pub/Sub envelope).
+    public var maxBodyBytes = 512 * 1024
     /// `DEFAULT_FROM_EMAIL`.
     public var from = "alerts@localhost"
     /// `ALERT_RECIPIENTS`: used when an alert names none.

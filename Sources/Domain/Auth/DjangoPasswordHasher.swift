@@ -22,30 +22,45 @@ public struct DjangoPasswordHasher: Sendable {
         public var matches: Bool
         /// It matches but was stored at another iteration count: store a new hash.
         public var needsRehash: Bool
+        /// PBKDF2 iterations computed to reach this answer (the work a caller's timing can see).
+        public var iterationsSpent: Int
 
         /// Creates a result.
-        public init(matches: Bool, needsRehash: Bool) {
+        public init(matches: Bool, needsRehash: Bool, iterationsSpent: Int = 0) {
             self.matches = matches
             self.needsRehash = needsRehash
+            self.iterationsSpent = iterationsSpent
         }
     }
 
     /// Checks `password` against `encoded`, in constant time over the derived bytes. CPU-heavy: call it
     /// off the event loop (``PasswordWork``).
+    ///
+    /// A refusal always costs at least one hash at the configured count, whatever the stored hash holds: a hash
+    /// stored at fewer iterations (users imported from an older Django) is topped up with the difference, and
+    /// unusable or foreign hashes cost one full hash, so a wrong password for such a user answers as slowly as
+    /// one for an unknown user (``burnOneHash(_:)``) and timing does not tell which usernames exist. A match at
+    /// fewer iterations is not topped up: its caller stores a new hash at the configured count (`needsRehash`).
     public func verify(_ password: String, against encoded: String) -> Verification {
         guard let parsed = Parsed(encoded) else {
-            // Unusable or foreign hashes still cost one full hash, so timing does not tell them apart.
-            _ = derive(password, salt: "timing-equaliser", iterations: iterations)
-            return Verification(matches: false, needsRehash: false)
+            return Verification(matches: false, needsRehash: false, iterationsSpent: burnOneHash(password))
         }
         let derived = derive(password, salt: parsed.salt, iterations: parsed.iterations)
         let matches = ConstantTime.equals(Array(derived), Array(parsed.hash))
-        return Verification(matches: matches, needsRehash: matches && parsed.iterations != iterations)
+        var spent = parsed.iterations
+        if !matches, parsed.iterations < iterations {
+            _ = derive(password, salt: "timing-equaliser", iterations: iterations - parsed.iterations)
+            spent = iterations
+        }
+        return Verification(matches: matches, needsRehash: matches && parsed.iterations != iterations, iterationsSpent: spent)
     }
 
     /// One full hash at the configured count, for unknown users (Django's `make_password` on the dummy path).
-    public func burnOneHash(_ password: String) {
+    /// Returns the iterations computed.
+    @discardableResult
+    public func burnOneHash(_ password: String) -> Int {
         _ = derive(password, salt: "timing-equaliser", iterations: iterations)
+        return iterations
     }
 
     /// A new encoded hash with a fresh 22-character salt.

@@ -1,4 +1,5 @@
 import Foundation
+import Primitives
 
 #if canImport(Glibc)
 import Glibc
@@ -59,16 +60,11 @@ public enum SSRFGuard {
     }
 
     static func ipv4(_ text: String) -> [UInt8]? {
-        var address = in_addr()
-        guard inet_pton(AF_INET, text, &address) == 1 else { return nil }
-        return withUnsafeBytes(of: address.s_addr) { Array($0) }
+        IPAddress(text).flatMap { $0.isIPv4 ? $0.bytes : nil }
     }
 
     static func ipv6(_ text: String) -> [UInt8]? {
-        var address = in6_addr()
-        let bare = text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text
-        guard inet_pton(AF_INET6, bare, &address) == 1 else { return nil }
-        return withUnsafeBytes(of: address) { Array($0) }
+        IPAddress(text).flatMap { $0.isIPv4 ? nil : $0.bytes }
     }
 
     /// True when `host` is an IPv4 or IPv6 address rather than a name.

@@ -26,6 +26,8 @@ public struct WebhookSettings: Sendable {
     public var immediateBudget: Duration = .seconds(2)
     /// Largest event body accepted by `webhook-receive` (1 MiB).
     public var maxReceiveBytes = 1024 * 1024
+    /// Largest `POST /events` body `webhook-dispatch` reads (2 MiB: a 1 MiB event inside a base64 Pub/Sub envelope).
+    public var maxPublishBytes = 2 * 1024 * 1024
     /// Where Google-signed ID tokens for private consumers come from: the metadata server at this `host[:port]`
     /// (`GCE_METADATA_HOST`, else `metadata.google.internal`), or nil where there is none (`functions local`): such
     /// endpoints are then called without a token.

@@ -52,8 +52,11 @@ struct AppConfiguration: Sendable {
         auth.refreshLifetime = Int64(try reader.integer("REFRESH_TOKEN_LIFETIME_SECONDS", default: 86_400, range: 300...(90 * 86_400)))
         auth.familyLifetime = Int64(try reader.integer("REFRESH_FAMILY_LIFETIME_SECONDS", default: 30 * 86_400, range: 300...(365 * 86_400)))
         auth.maxFailures = try reader.integer("LOGIN_MAX_FAILURES", default: 5, range: 1...1000)
+        auth.maxFailuresPerAddress = try reader.integer("LOGIN_MAX_FAILURES_PER_ADDRESS", default: 50, range: 1...100_000)
+        auth.maxFailuresPerUsername = try reader.integer("LOGIN_MAX_FAILURES_PER_USERNAME", default: 100, range: 1...100_000)
         auth.failureWindow = Int64(try reader.integer("LOGIN_FAILURE_WINDOW_SECONDS", default: 900, range: 1...86_400))
         auth.hashIterations = try reader.integer("PASSWORD_HASH_ITERATIONS", default: 1_200_000, range: 1...50_000_000)
+        auth.maxBodyBytes = try reader.integer("AUTH_MAX_BODY_BYTES", default: 8 * 1024, range: 1024...(1024 * 1024))
         self.auth = auth
         let realDataMode = try reader.bool("REAL_DATA_MODE", default: false)
         do {
@@ -82,6 +85,7 @@ struct AppConfiguration: Sendable {
         webhooks.metadataHost = reader.string("GCE_METADATA_HOST") ?? "metadata.google.internal"
         webhooks.immediateBudget = .milliseconds(try reader.integer("WEBHOOK_IMMEDIATE_BUDGET_MS", default: 2000, range: 0...10_000))
         webhooks.maxReceiveBytes = try reader.integer("WEBHOOK_MAX_BODY_BYTES", default: 1024 * 1024, range: 1024...(32 * 1024 * 1024))
+        webhooks.maxPublishBytes = try reader.integer("WEBHOOK_MAX_PUBLISH_BYTES", default: 2 * 1024 * 1024, range: 1024...(32 * 1024 * 1024))
         self.webhooks = webhooks
         var alerts = AlertSettings()
         if let backend = reader.string("EMAIL_BACKEND") {
@@ -95,6 +99,7 @@ struct AppConfiguration: Sendable {
             throw ConfigurationError(name: "EMAIL_BACKEND", reason: "must be mailgun or sendgrid when REAL_DATA_MODE=true")
         }
         alerts.from = reader.string("DEFAULT_FROM_EMAIL") ?? alerts.from
+        alerts.maxBodyBytes = try reader.integer("ALERT_MAX_BODY_BYTES", default: 512 * 1024, range: 1024...(32 * 1024 * 1024))
         alerts.defaultRecipients = (reader.string("ALERT_RECIPIENTS") ?? "").split(separator: ",")
             .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         for recipient in alerts.defaultRecipients where !EmailAddress.isValid(recipient) {

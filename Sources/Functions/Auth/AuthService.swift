@@ -33,7 +33,7 @@ public struct AuthService: Sendable {
     public struct Caller: Sendable {
         /// The request id.
         public var requestID: String?
-        /// The client address (first hop Cloud Run adds to `X-Forwarded-For`).
+        /// The client address, as far as the proxies in front are trusted (`TRUSTED_PROXY_HOPS`).
         public var address: String?
 
         /// Creates caller facts.
@@ -95,8 +95,7 @@ public struct AuthService: Sendable {
         let hasher = self.hasher
         let verification: DjangoPasswordHasher.Verification = try await work.run {
             guard let user else {
-                hasher.burnOneHash(password)
-                return .init(matches: false, needsRehash: false)
+                return .init(matches: false, needsRehash: false, iterationsSpent: hasher.burnOneHash(password))
             }
             return hasher.verify(password, against: user.passwordHash)
         }
@@ -116,7 +115,9 @@ public struct AuthService: Sendable {
         }
         let newHash: String? = verification.needsRehash ? try await work.run { hasher.hash(password) } : nil
         let tokens = try await database.withTransaction { [self] connection in
-            try await LoginThrottle.release(ids: reservation, username: username, on: connection, logger: logger)
+            try await LoginThrottle.release(
+                ids: reservation, username: username, address: caller.address, settings: settings, on: connection, logger: logger
+            )
             try await UserStore.recordLogin(id: user.id, at: now, newHash: newHash, on: connection, logger: logger)
             let familyExpiry = now.addingTimeInterval(Double(settings.familyLifetime))
             let family = try await RefreshTokenStore.createFamily(

@@ -22,6 +22,9 @@ struct Local: AsyncParsableCommand {
         environment["PORT"] = String(port)
         environment["HOST"] = "127.0.0.1"
         environment["FUNCTION_TARGET"] = nil
+        // Nothing stands in front of the local runner: the peer is the client, and X-Forwarded-For is the
+        // client's own text (the login limits would otherwise trust it).
+        if environment["TRUSTED_PROXY_HOPS", default: ""].isEmpty { environment["TRUSTED_PROXY_HOPS"] = "0" }
         var configuration: AppConfiguration
         do {
             configuration = try AppConfiguration(environment: environment)

@@ -160,7 +160,7 @@ struct DeploymentRenderer {
                 "      httpMethod: POST",
                 "      uri: \(quoted("https://\(job.function.name)-PROJECT_HASH-\(spec.region).a.run.app\(job.path)"))",
                 "      oidcToken:",
-                "        serviceAccountEmail: \(job.function.service_account)",
+                "        serviceAccountEmail: \(spec.scheduler_service_account)",
                 "        audience: \(quoted("https://\(job.function.name)-PROJECT_HASH-\(spec.region).a.run.app"))",
             ]
         }
@@ -193,9 +193,11 @@ struct DeploymentRenderer {
                 "  \(function.access == "public" ? "--allow-unauthenticated" : "--no-allow-unauthenticated")",
             ]
             if function.access == "private" {
-                lines.append(
-                    "gcloud run services add-iam-policy-binding \(function.name) --region \"$REGION\" --member serviceAccount:\(function.service_account) --role roles/run.invoker"
-                )
+                for member in invokers(function) {
+                    lines.append(
+                        "gcloud run services add-iam-policy-binding \(function.name) --region \"$REGION\" --member \(member) --role roles/run.invoker"
+                    )
+                }
             }
         }
         for job in scheduled {
@@ -204,10 +206,18 @@ struct DeploymentRenderer {
                 "URL=$(gcloud run services describe \(job.function.name) --region \"$REGION\" --format 'value(status.url)')",
                 "gcloud scheduler jobs create http \(job.name) --location \"$REGION\" --schedule \(shellQuoted(job.schedule.cron)) \\",
                 "  --http-method POST --uri \"$URL\(job.path)\" \\",
-                "  --oidc-service-account-email \(job.function.service_account) --oidc-token-audience \"$URL\"",
+                "  --oidc-service-account-email \(spec.scheduler_service_account) --oidc-token-audience \"$URL\"",
             ]
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Who may invoke a private function: the scheduler's account when it has a schedule, and its `invokers`.
+    /// Never the function's own account, nor another function's.
+    func invokers(_ function: DeploymentSpec.Function) -> [String] {
+        var members = function.schedule.isEmpty ? [] : ["serviceAccount:\(spec.scheduler_service_account)"]
+        members += function.invokers ?? []
+        return members
     }
 
     func quoted(_ value: String) -> String {

@@ -24,6 +24,9 @@ struct DeploymentSpec: Decodable, Sendable {
         var min_instances: Int
         var max_instances: Int
         var service_account: String
+        /// Members granted `roles/run.invoker` on a private function besides the scheduler's account (a
+        /// publisher's service account, a Pub/Sub push subscription's, a Prometheus scraper's).
+        var invokers: [String]?
     }
 
     struct Defaults: Decodable, Sendable {
@@ -34,6 +37,9 @@ struct DeploymentSpec: Decodable, Sendable {
     var image: String
     var region: String
     var cloudsql_instance: String
+    /// The identity Cloud Scheduler's OIDC tokens carry: the only one granted `run.invoker` on the functions
+    /// that have a schedule (and none that do not), so no service's own account may invoke another.
+    var scheduler_service_account: String
     var defaults: Defaults
     var functions: [Function]
 

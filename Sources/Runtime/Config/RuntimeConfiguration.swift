@@ -12,6 +12,9 @@ public struct RuntimeConfiguration: Sendable {
     public var logLevel: Logger.Level
     /// `MAX_REQUEST_BODY_BYTES` (default 10 MiB, under Cloud Run's 32 MiB).
     public var maxBodyBytes: Int
+    /// `TRUSTED_PROXY_HOPS`: how many proxies in front append to `X-Forwarded-For` (0: nothing in front, the
+    /// peer is the client; 1: Cloud Run direct, the default; 2: behind an external HTTPS load balancer).
+    public var trustedProxyHops: Int
     /// `SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may run after SIGTERM (default 8).
     public var shutdownGrace: Duration
     /// `REQUEST_TIMEOUT_SECONDS`: the deadline handed to handlers (default 300, Cloud Run's default).
@@ -33,6 +36,7 @@ public struct RuntimeConfiguration: Sendable {
         }
         self.logLevel = parsed
         self.maxBodyBytes = try reader.integer("MAX_REQUEST_BODY_BYTES", default: 10 * 1024 * 1024, range: 1024...(32 * 1024 * 1024))
+        self.trustedProxyHops = try reader.integer("TRUSTED_PROXY_HOPS", default: 1, range: 0...8)
         self.shutdownGrace = .seconds(try reader.integer("SHUTDOWN_GRACE_SECONDS", default: 8, range: 0...3600))
         self.requestTimeout = .seconds(try reader.integer("REQUEST_TIMEOUT_SECONDS", default: 300, range: 1...3600))
         var labels: [String: String] = [:]

@@ -38,6 +38,18 @@ public struct FunctionInvoker: Sendable {
         self.requestTimeout = requestTimeout
     }
 
+    /// The most body bytes a request for `path` may carry before it is read: the function's route limit (see
+    /// ``HTTPFunction/maxBodyBytes(method:path:)``), within `runtimeLimit`. The runtime's own routes take none.
+    public func maxBodyBytes(method: HTTPRequest.Method, path: String, runtimeLimit: Int) -> Int {
+        switch path {
+        case "/health", "/ready", "/robots.txt", "/favicon.ico":
+            return min(Routes.unroutedBodyBytes, runtimeLimit)
+        default:
+            guard let (function, routed) = registry.route(path) else { return min(Routes.unroutedBodyBytes, runtimeLimit) }
+            return min(function.maxBodyBytes(method: method, path: routed) ?? runtimeLimit, runtimeLimit)
+        }
+    }
+
     /// Answers one request. Never throws: every failure becomes a response.
     public func invoke(_ request: FunctionRequest) async -> FunctionResponse {
         let started = ContinuousClock.now

@@ -1,4 +1,5 @@
 import Foundation
+import Primitives
 public import HTTPTypes
 
 /// An HTTP request as a function sees it, independent of the server library underneath.
@@ -15,6 +16,8 @@ public struct FunctionRequest: Sendable {
     public var body: Data
     /// The peer address of the TCP connection, when known.
     public var peerAddress: String?
+    /// How many proxies in front append to `X-Forwarded-For` (`TRUSTED_PROXY_HOPS`): see ``clientAddress``.
+    public var trustedProxyHops: Int
 
     /// Creates a request; tests use this to call handlers without a socket.
     public init(
@@ -23,7 +26,8 @@ public struct FunctionRequest: Sendable {
         query: String? = nil,
         headers: HTTPFields = [:],
         body: Data = Data(),
-        peerAddress: String? = nil
+        peerAddress: String? = nil,
+        trustedProxyHops: Int = 1
     ) {
         self.method = method
         self.path = path.isEmpty ? "/" : path
@@ -31,6 +35,7 @@ public struct FunctionRequest: Sendable {
         self.headers = headers
         self.body = body
         self.peerAddress = peerAddress
+        self.trustedProxyHops = trustedProxyHops
     }
 
     /// The media type of the body (`Content-Type` without parameters, lowercased), if any.
@@ -44,14 +49,20 @@ public struct FunctionRequest: Sendable {
         return type.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? type.lowercased() : type
     }
 
-    /// The client address: the `X-Forwarded-For` entry that Cloud Run's front end appended (the rightmost;
-    /// entries left of it come from the client and can be forged), else the peer.
+    /// The client address, in canonical form, as far as the proxies in front can be trusted.
+    ///
+    /// Each proxy appends the address it was connected from to `X-Forwarded-For`, so only the rightmost
+    /// `trustedProxyHops` entries were written by someone trusted; everything left of them is the client's own
+    /// text. With 0 hops (nothing in front) the address is the TCP peer's; with 1 (Cloud Run direct: its front
+    /// end appends the client) the rightmost entry; with 2 (an external HTTPS load balancer appends
+    /// `<client>,<balancer>`) the second from the right. Fewer entries than hops (a request that reached the
+    /// service around the balancer) gives the leftmost; an entry that is not an IP address gives the peer.
     public var clientAddress: String? {
-        if let forwarded = headers[.xForwardedFor] {
-            let last = forwarded.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) }
-            if let last, !last.isEmpty, last.utf8.count <= 64 { return last }
-        }
-        return peerAddress
+        guard trustedProxyHops > 0, let forwarded = headers[.xForwardedFor] else { return peerAddress }
+        let entries = forwarded.split(separator: ",", omittingEmptySubsequences: false)
+        let entry = entries[max(entries.count - trustedProxyHops, 0)]
+        guard let address = IPAddress(entry.trimmingCharacters(in: .whitespaces)) else { return peerAddress }
+        return address.description
     }
 
     /// Decoded query parameters, in order; `+` is a space as in HTML forms.

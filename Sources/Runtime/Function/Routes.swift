@@ -20,17 +20,21 @@ public struct Routes: Sendable {
     public struct Route: Sendable {
         let methods: [HTTPRequest.Method]
         let path: Path
+        let maxBodyBytes: Int?
         let handler: Handler
 
-        /// A route for `methods` on `path`.
-        public init(_ methods: [HTTPRequest.Method], _ path: Path, _ handler: @escaping Handler) {
+        /// A route for `methods` on `path`; `maxBodyBytes` overrides the table's body limit for it.
+        public init(_ methods: [HTTPRequest.Method], _ path: Path, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
             self.methods = methods
             self.path = path
+            self.maxBodyBytes = maxBodyBytes
             self.handler = handler
         }
 
         /// `POST path`.
-        public static func post(_ path: String, _ handler: @escaping Handler) -> Route { Route([.post], .exact(path), handler) }
+        public static func post(_ path: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) -> Route {
+            Route([.post], .exact(path), maxBodyBytes: maxBodyBytes, handler)
+        }
 
         func matches(_ requestPath: String) -> Bool {
             switch path {
@@ -50,18 +54,32 @@ public struct Routes: Sendable {
     private let guarding: Guard?
     private let notFound: HTTPError
     private let methodNotAllowed: MethodNotAllowed
+    private let maxBodyBytes: Int?
 
-    /// The table; `notFound` and `methodNotAllowed` say how this function answers an unknown path or method.
+    /// A request no route takes is answered 404 or 405 without its body: this much of it is read at most.
+    public static let unroutedBodyBytes = 16 * 1024
+
+    /// The table; `notFound` and `methodNotAllowed` say how this function answers an unknown path or method;
+    /// `maxBodyBytes` bounds every route's body before it is read (nil: the runtime's limit).
     public init(
         _ routes: [Route],
         guard guarding: Guard? = nil,
         notFound: HTTPError = .notFound(),
-        methodNotAllowed: @escaping MethodNotAllowed = { HTTPError.methodNotAllowed($0, allowed: $1) }
+        methodNotAllowed: @escaping MethodNotAllowed = { HTTPError.methodNotAllowed($0, allowed: $1) },
+        maxBodyBytes: Int? = nil
     ) {
         self.routes = routes
         self.guarding = guarding
         self.notFound = notFound
         self.methodNotAllowed = methodNotAllowed
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    /// The body limit of the route that takes `method` on `path` (its own, else the table's); a request no route
+    /// takes gets ``unroutedBodyBytes``.
+    public func maxBodyBytes(method: HTTPRequest.Method, path: String) -> Int? {
+        guard let route = routes.first(where: { $0.matches(path) && $0.methods.contains(method) }) else { return Self.unroutedBodyBytes }
+        return route.maxBodyBytes ?? maxBodyBytes
     }
 
     /// Runs the handler of the route that takes the request, or throws the 404 or 405.
@@ -87,5 +105,10 @@ extension RoutedFunction {
     /// Routes the request (404 and 405 answered by the table).
     public func handle(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
         try await routes.handle(request, context: context)
+    }
+
+    /// The limit of the route that takes the request.
+    public func maxBodyBytes(method: HTTPRequest.Method, path: String) -> Int? {
+        routes.maxBodyBytes(method: method, path: path)
     }
 }

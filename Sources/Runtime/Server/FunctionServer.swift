@@ -17,11 +17,14 @@ public enum FunctionServer {
         host: String,
         port: Int,
         maxBodyBytes: Int,
+        trustedProxyHops: Int = 1,
         logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some Service {
         let responder = CallbackResponder<ShimRequestContext> { request, context in
-            await respond(to: request, peerAddress: context.peerAddress, invoker: invoker, maxBodyBytes: maxBodyBytes)
+            await respond(
+                to: request, peerAddress: context.peerAddress, invoker: invoker, maxBodyBytes: maxBodyBytes, trustedProxyHops: trustedProxyHops
+            )
         }
         return Application(
             responder: responder,
@@ -31,15 +34,20 @@ public enum FunctionServer {
         )
     }
 
-    static func respond(to request: Request, peerAddress: String?, invoker: FunctionInvoker, maxBodyBytes: Int) async -> Response {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
-            return convert(HTTPError.payloadTooLarge(limit: maxBodyBytes).response, closing: true)
+    /// Reads the body up to the limit of the route it is for (so a request never costs more memory than its
+    /// function allows, however many arrive at once), then invokes.
+    static func respond(
+        to request: Request, peerAddress: String?, invoker: FunctionInvoker, maxBodyBytes: Int, trustedProxyHops: Int = 1
+    ) async -> Response {
+        let limit = invoker.maxBodyBytes(method: request.method, path: request.uri.path, runtimeLimit: maxBodyBytes)
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            return convert(HTTPError.payloadTooLarge(limit: limit).response, closing: true)
         }
         let body: ByteBuffer
         do {
-            body = try await request.body.collect(upTo: maxBodyBytes)
+            body = try await request.body.collect(upTo: limit)
         } catch {
-            return convert(HTTPError.payloadTooLarge(limit: maxBodyBytes).response, closing: true)
+            return convert(HTTPError.payloadTooLarge(limit: limit).response, closing: true)
         }
         let functionRequest = FunctionRequest(
             method: request.method,
@@ -47,7 +55,8 @@ public enum FunctionServer {
             query: request.uri.query,
             headers: request.headers,
             body: Data(buffer: body, byteTransferStrategy: .noCopy),
-            peerAddress: peerAddress
+            peerAddress: peerAddress,
+            trustedProxyHops: trustedProxyHops
         )
         return convert(await invoker.invoke(functionRequest), closing: false)
     }

@@ -52,6 +52,7 @@ public struct FunctionsRuntime: Sendable {
             host: host,
             port: configuration.port,
             maxBodyBytes: configuration.maxBodyBytes,
+            trustedProxyHops: configuration.trustedProxyHops,
             logger: logger,
             onListening: { port in
                 logger.notice(

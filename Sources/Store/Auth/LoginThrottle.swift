@@ -1,37 +1,21 @@
-import Crypto
 import Domain
 import Foundation
 import Logging
 import PostgresNIO
 
-/// The brute-force limit, held in PostgreSQL so it holds across instances.
+/// The brute-force limits (``LoginLimits``), held in PostgreSQL so they hold across instances.
 ///
-/// Each attempt first reserves a failure row for its username and its client address under transaction
-/// advisory locks (taken in a fixed order), after counting the failures in the window; a login that then
-/// succeeds deletes its reservation. So N parallel attempts can never hash more than the limit allows.
+/// Each attempt first reserves a failure row for each of its counters (username and address together, the
+/// address, the username) under transaction advisory locks taken in a fixed order, after counting each
+/// counter's failures in the window; a login that then succeeds deletes its reservation. So N parallel attempts
+/// can never hash more than the limits allow.
 package enum LoginThrottle {
     /// The outcome of a reservation.
     package enum Reservation {
         /// Go ahead; these failure rows stand unless the login succeeds.
         case reserved(ids: [Int64])
-        /// Over the limit: try again after this many seconds.
+        /// Over a limit: try again after this many seconds.
         case throttled(retryAfter: Int64)
-    }
-
-    struct Key {
-        let scope: String
-        let hash: Data
-
-        /// The name of the transaction advisory lock that serialises this key's attempts.
-        var lockName: String { scope + ":" + hash.base64EncodedString() }
-    }
-
-    static func keys(username: String, address: String?) -> [Key] {
-        var keys = [Key(scope: "username", hash: Data(SHA256.hash(data: Data(username.utf8))))]
-        if let address, !address.isEmpty {
-            keys.append(Key(scope: "address", hash: Data(SHA256.hash(data: Data(address.utf8)))))
-        }
-        return keys
     }
 
     /// Counts and reserves inside the caller's transaction.
@@ -43,18 +27,19 @@ package enum LoginThrottle {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> Reservation {
-        let keys = keys(username: username, address: address).sorted { $0.hash.lexicographicallyPrecedes($1.hash) }
+        let keys = LoginLimits.keys(username: username, address: address, settings: settings)
+            .sorted { $0.hash.lexicographicallyPrecedes($1.hash) }
         let since = now.addingTimeInterval(-Double(settings.failureWindow))
         for key in keys {
             try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key.lockName), 0))", logger: logger)
         }
         var retryAfter: Int64 = 0
         for key in keys {
-            let offset = settings.maxFailures - 1
+            // The failure that, leaving the window, frees a place under this counter's limit.
             let rows = try await connection.query(
                 """
                 SELECT at FROM login_failures WHERE scope = \(key.scope) AND key_sha256 = \(key.hash) AND at > \(since)
-                ORDER BY at DESC OFFSET \(offset) LIMIT 1
+                ORDER BY at DESC OFFSET \(key.maxFailures - 1) LIMIT 1
                 """,
                 logger: logger
             )
@@ -75,15 +60,19 @@ package enum LoginThrottle {
         return .reserved(ids: ids)
     }
 
-    /// A successful login: its reservation goes, and so do the username's earlier failures. Under the username's
-    /// advisory lock: two logins of one user succeeding at once would otherwise each hold its own reservation row
-    /// while deleting the other's, and deadlock.
-    package static func release(ids: [Int64], username: String, on connection: PostgresConnection, logger: Logger) async throws {
-        let usernameKey = keys(username: username, address: nil)[0]
-        try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(usernameKey.lockName), 0))", logger: logger)
+    /// A successful login: its reservation goes, and so do the earlier failures of this username from this
+    /// address (whoever is there knows the password). Failures counted across addresses or usernames stay: a
+    /// success from one place does not forgive what was tried from others. Under the pair's advisory lock: two
+    /// logins of one user from one place succeeding at once would otherwise each delete the other's rows, and
+    /// deadlock.
+    package static func release(
+        ids: [Int64], username: String, address: String?, settings: AuthSettings, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let pair = LoginLimits.keys(username: username, address: address, settings: settings)[0]
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(pair.lockName), 0))", logger: logger)
         try await connection.query("DELETE FROM login_failures WHERE id = ANY(\(ids))", logger: logger)
         try await connection.query(
-            "DELETE FROM login_failures WHERE scope = 'username' AND key_sha256 = \(usernameKey.hash)",
+            "DELETE FROM login_failures WHERE scope = \(pair.scope) AND key_sha256 = \(pair.hash)",
             logger: logger
         )
     }
