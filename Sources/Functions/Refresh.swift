@@ -2,7 +2,8 @@ import Domain
 import Runtime
 
 /// `refresh`: `POST /` `{refresh}` → 200 `{"access", "refresh"}` (single-use rotation);
-/// `POST /revoke` `{refresh}` → 200 `{}` (logs out the whole family).
+/// `POST /revoke` `{refresh}` → 200 `{}` (logs out the whole family); `POST /verify` `{token}` → 200 `{}` or 401
+/// (simplejwt's `TokenVerifyView`).
 struct Refresh: RoutedFunction {
     let name = "refresh"
     let routes: Routes
@@ -17,6 +18,10 @@ struct Refresh: RoutedFunction {
                 .post("/revoke") { request, context in
                     let (token, caller) = try Self.token(of: request, context: context)
                     try await auth.revoke(token, caller: caller, logger: context.logger)
+                    return Answers.empty
+                },
+                .post("/verify") { request, context in
+                    try await auth.verify(try DRFFields.requiredStrings(["token"], of: request)[0], logger: context.logger)
                     return Answers.empty
                 },
             ],

@@ -49,7 +49,7 @@ struct OpenAPITests {
     @Test("every response is documented and every documented status is reached")
     func heldAgainstTheFunctions() async throws {
         let statuses = try documented()
-        #expect(statuses.count == 12 && statuses.values.map(\.count).reduce(0, +) == 44, "\(statuses)")
+        #expect(statuses.count == 13 && statuses.values.map(\.count).reduce(0, +) == 48, "\(statuses)")
         let configuration = try await TestDatabase.configuration(suite: "openapi")
         let env = environment(configuration.url)
         let stdin = FileManager.default.temporaryDirectory.appendingPathComponent("stdin-\(UUID().uuidString)")
@@ -104,6 +104,9 @@ struct OpenAPITests {
             Call(template: "POST /refresh/", method: "POST", path: "/refresh/", headers: [json], body: #"{"refresh":"garbage"}"#),
             Call(template: "POST /refresh/revoke", method: "POST", path: "/refresh/revoke", headers: [json], body: #"{"refresh":"\#(revokeToken)"}"#),
             Call(template: "POST /refresh/revoke", method: "POST", path: "/refresh/revoke", headers: [json], body: #"{"refresh":"garbage"}"#),
+            Call(template: "POST /refresh/verify", method: "POST", path: "/refresh/verify", headers: [json], body: #"{"token":"\#(pair["access"] ?? "")"}"#),
+            Call(template: "POST /refresh/verify", method: "POST", path: "/refresh/verify", headers: [json], body: "{}"),
+            Call(template: "POST /refresh/verify", method: "POST", path: "/refresh/verify", headers: [json], body: #"{"token":"garbage"}"#),
             Call(template: "POST /webhook-receive/{source}", method: "POST", path: "/webhook-receive/partner", headers: [json, signed(#"{"type":"a.b","id":"e1"}"#)], body: #"{"type":"a.b","id":"e1"}"#),
             Call(template: "POST /webhook-receive/{source}", method: "POST", path: "/webhook-receive/partner", headers: [json, signed(#"{"type":"z.z","id":"e2"}"#)], body: #"{"type":"z.z","id":"e2"}"#),
             Call(template: "POST /webhook-receive/{source}", method: "POST", path: "/webhook-receive/partner", headers: [signed("not json")], body: "not json"),
@@ -151,6 +154,7 @@ struct OpenAPITests {
             Call(template: "POST /login/", method: "POST", path: "/login/", headers: [json], body: #"{"username":"a","password":"b"}"#),
             Call(template: "POST /refresh/", method: "POST", path: "/refresh/", headers: [json], body: valid),
             Call(template: "POST /refresh/revoke", method: "POST", path: "/refresh/revoke", headers: [json], body: valid),
+            Call(template: "POST /refresh/verify", method: "POST", path: "/refresh/verify", headers: [json], body: #"{"token":"\#(refreshToken)"}"#),
             Call(template: "POST /webhook-receive/{source}", method: "POST", path: "/webhook-receive/partner", headers: [json], body: "{}"),
             Call(template: "POST /webhook-dispatch/events", method: "POST", path: "/webhook-dispatch/events", headers: [json, bearer], body: #"{"type":"a.b","data":{}}"#),
             Call(template: "POST /webhook-dispatch/drain", method: "POST", path: "/webhook-dispatch/drain", headers: [bearer]),

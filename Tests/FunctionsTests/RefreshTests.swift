@@ -199,7 +199,7 @@ struct RefreshTests {
         }
     }
 
-    @Test("expired rows are pruned by the functions themselves")
+    @Test("expired rows are pruned by the functions themselves, an hour after they expire")
     func prune() async throws {
         // Its own database: pruning at a future time must not touch other tests' tokens.
         try await TestDatabase.with(suite: "refresh-prune") { database in
@@ -207,15 +207,21 @@ struct RefreshTests {
             let user = try await harness.makeUser()
             let token = try await harness.tokens(for: user).refresh
             let jti = try JWTSigner(secretKey: testSecretKey).verify(token, expecting: .refresh, now: harness.clock.clock.unixSeconds()).jti!
-            try await harness.auth.prune(now: harness.clock.now.addingTimeInterval(86_401), logger: TestDatabase.quietLogger)
-            let remaining = try await harness.database.withConnection { connection in
-                var count = 0
-                for try await _ in try await connection.query("SELECT 1 FROM refresh_tokens WHERE jti = \(jti)", logger: TestDatabase.quietLogger) {
-                    count += 1
+            func remaining() async throws -> Int {
+                try await harness.database.withConnection { connection in
+                    var count = 0
+                    for try await _ in try await connection.query("SELECT 1 FROM refresh_tokens WHERE jti = \(jti)", logger: TestDatabase.quietLogger) {
+                        count += 1
+                    }
+                    return count
                 }
-                return count
             }
-            #expect(remaining == 0)
+            // Expired, but inside the grace period: an instance whose clock runs behind may still take the token as
+            // valid, and without its row would take it for the replaced system's and accept it once more.
+            try await harness.auth.prune(now: harness.clock.now.addingTimeInterval(86_401), logger: TestDatabase.quietLogger)
+            #expect(try await remaining() == 1)
+            try await harness.auth.prune(now: harness.clock.now.addingTimeInterval(86_400 + 3601), logger: TestDatabase.quietLogger)
+            #expect(try await remaining() == 0)
         }
     }
 
@@ -229,6 +235,115 @@ struct RefreshTests {
             let events = try await harness.auditEvents().filter { $0.userID == user.id }
             #expect(events.contains { $0.action == "refresh" && $0.outcome == "success" }, "\(events)")
             #expect(events.contains { $0.action == "refresh" && $0.outcome == "reuse_detected" })
+        }
+    }
+
+    @Test("a token issued in the future (beyond 30 s of clock leeway) is refused as simplejwt refuses it")
+    func issuedInTheFuture() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let signer = JWTSigner(secretKey: testSecretKey)
+            let now = harness.clock.clock.unixSeconds()
+            func token(issuedAt: Int64) -> String {
+                signer.sign(TokenClaims(type: .refresh, expiresAt: now + 86_400, issuedAt: issuedAt, jti: TokenClaims.newJTI(), userID: user.id))
+            }
+            #expect(await harness.refresh(token(issuedAt: now + 3600)).text == Self.invalid)
+            #expect(await harness.refresh(token(issuedAt: now + 31)).text == Self.invalid)
+            #expect(await harness.post("refresh", "/verify", json: #"{"token":"\#(token(issuedAt: now + 3600))"}"#).text == Self.invalid)
+            #expect(await harness.refresh(token(issuedAt: now + 30)).status == .ok)
+        }
+    }
+
+    @Test("any bytes in any claim of a validly signed token: 401 at worst on refresh, revoke and verify, never a 500")
+    func hostileClaims() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let signer = JWTSigner(secretKey: testSecretKey)
+            let hostile = [
+                #""a\u0000b""#, #""\u0000""#, #""\u0001\u001f\u007f""#, #""\ud800""#, #""\udfff\ud800""#, #""\uffff\ufffe""#,
+                #""line\u2028break\r\n""#, "\"" + String(repeating: "j", count: 300) + "\"", "\"" + String(repeating: "é", count: 200) + "\"",
+                "null", "true", "[]", "{}", #"{"$ne":null}"#, "-1", "0", "1e400", "-1e400", "1.5", "99999999999999999999999", "\"12\"", #""""#,
+            ]
+            let base: [(String, String)] = [
+                ("token_type", #""refresh""#), ("exp", "4102444800"), ("iat", "1700000000"), ("jti", #""\#(TokenClaims.newJTI())""#),
+                ("user_id", "\(user.id)"),
+            ]
+            var statuses: [Int: Int] = [:]
+            for claim in base.map(\.0) {
+                for value in hostile {
+                    let payload = "{" + base.map { name, original in "\"\(name)\":\(name == claim ? value : original)" }.joined(separator: ",") + "}"
+                    let token = signer.signRaw(payload)
+                    for path in ["/", "/revoke", "/verify"] {
+                        let field = path == "/verify" ? "token" : "refresh"
+                        let response = await harness.post("refresh", path, json: #"{"\#(field)":"\#(token)"}"#)
+                        statuses[Int(response.status.code), default: 0] += 1
+                        #expect(response.status.code < 500, "\(path) \(claim)=\(value) → \(response.status.code) \(response.text)")
+                    }
+                }
+            }
+            #expect(statuses[401, default: 0] > 0)
+        }
+    }
+
+    @Test("POST /verify is simplejwt's TokenVerifyView: {token} → 200 {} or 401; a used or revoked refresh token is blacklisted")
+    func verify() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let tokens = try await harness.tokens(for: user)
+            func verify(_ token: String) async -> FunctionResponse {
+                await harness.post("refresh", "/verify", json: #"{"token":\#(JSONText.quoted(token))}"#)
+            }
+            for token in [tokens.access, tokens.refresh] {
+                let good = await verify(token)
+                #expect(good.status == .ok && good.text == "{}")
+            }
+            // Verifying changes nothing: the refresh token still rotates once.
+            let rotated = await harness.refresh(tokens.refresh)
+            #expect(rotated.status == .ok)
+            #expect(await verify(tokens.refresh).text == Self.blacklisted)
+            let successor = try #require(rotated.json["refresh"] as? String)
+            #expect(await verify(successor).status == .ok)
+            for token in [JWTFixtures.algNone, JWTFixtures.hs512, "garbage", String(repeating: "x", count: 9000)] {
+                #expect(await verify(token).text == Self.invalid)
+            }
+            let signer = JWTSigner(secretKey: testSecretKey)
+            #expect(await verify(signer.signRaw(#"{"token_type":"access","exp":4102444800,"iat":1,"user_id":\#(user.id)}"#)).text
+                == #"{"detail":"Token has no id","code":"token_not_valid"}"#)
+            #expect(await harness.post("refresh", "/verify", json: "{}").text == #"{"token":["This field is required."]}"#)
+            #expect(await harness.post("refresh", "/verify", json: #"{"token":""}"#).text == #"{"token":["This field may not be blank."]}"#)
+            _ = await harness.post("refresh", "/revoke", json: #"{"refresh":\#(JSONText.quoted(successor))}"#)
+            #expect(await verify(successor).text == Self.blacklisted)
+            // An access token outlives nothing the user did: deactivated, it no longer verifies.
+            _ = try await UserAdmin(database: harness.database, hashIterations: 1000).deactivate(
+                username: user.username, actor: "test", logger: TestDatabase.quietLogger
+            )
+            #expect(await verify(tokens.access).status == .unauthorized)
+        }
+    }
+
+    @Test("users set-password ends the user's sessions: families revoked, older tokens (the replaced system's too) refused, audited")
+    func setPasswordEndsSessions() async throws {
+        try await withHarness { harness in
+            let user = try await harness.makeUser()
+            let first = try await harness.tokens(for: user)
+            let second = try await harness.tokens(for: user)
+            let signer = JWTSigner(secretKey: testSecretKey)
+            let issued = harness.clock.clock.unixSeconds()
+            // A token the replaced system issued (never seen here) before the change.
+            let legacy = signer.sign(TokenClaims(type: .refresh, expiresAt: issued + 86_400, issuedAt: issued, jti: TokenClaims.newJTI(), userID: user.id))
+            harness.clock.advance(seconds: 5)
+            let admin = UserAdmin(database: harness.database, hashIterations: 1000, clock: harness.clock.clock)
+            try await admin.setPassword(username: user.username, password: "a brand new passphrase", actor: "ops", logger: TestDatabase.quietLogger)
+            #expect(await harness.refresh(first.refresh).text == Self.blacklisted)
+            #expect(await harness.refresh(second.refresh).text == Self.blacklisted)
+            #expect(await harness.refresh(legacy).text == Self.blacklisted)
+            #expect(await harness.post("refresh", "/verify", json: #"{"token":"\#(first.access)"}"#).text == Self.blacklisted)
+            let events = try await harness.auditEvents().filter { $0.userID == user.id && $0.action == "user_set_password" }
+            #expect(events.first?.actor == "ops" && events.first?.detail["families_revoked"] == "2", "\(events)")
+            // A login with the new password starts a session that works.
+            let fresh = await harness.login(user.username, "a brand new passphrase")
+            #expect(fresh.status == .ok)
+            #expect(await harness.refresh(try #require(fresh.json["refresh"] as? String)).status == .ok)
         }
     }
 }

@@ -5,8 +5,13 @@ import Primitives
 /// HS256 JSON Web Tokens exactly as djangorestframework-simplejwt issues and checks them.
 ///
 /// Only `HS256` is accepted (`alg: none`, HS512 and everything else are refused before any other check);
-/// the signature is compared in constant time; `exp` is checked against the injected clock.
+/// the signature is compared in constant time; `exp` is checked against the injected clock, and so is `iat`:
+/// a token issued in the future (beyond ``issuedAtLeeway`` for clocks that differ between instances) is refused,
+/// as PyJWT refuses it for simplejwt.
 public struct JWTSigner: Sendable {
+    /// How far in the future `iat` may be (30 s).
+    public static let issuedAtLeeway: Int64 = 30
+
     /// HMAC-SHA256 keyed once with `SECRET_KEY`: every signature starts from a copy of this state, so the key's
     /// inner and outer pads are not hashed again for each token (three times per refresh).
     private let keyed: KeyedMAC
@@ -31,8 +36,9 @@ public struct JWTSigner: Sendable {
         return String(decoding: token, as: UTF8.self)
     }
 
-    /// Verifies signature, algorithm and expiry, then the type and id claims, in simplejwt's order.
-    public func verify(_ token: String, expecting type: TokenClaims.TokenType, now: Int64) throws(TokenError) -> TokenClaims {
+    /// Verifies signature, algorithm and expiry, then the type and id claims, in simplejwt's order. With no
+    /// expected type (simplejwt's `UntypedToken`, for its verify view) the type is not checked.
+    public func verify(_ token: String, expecting type: TokenClaims.TokenType?, now: Int64) throws(TokenError) -> TokenClaims {
         guard token.utf8.count <= 8192 else { throw .invalidOrExpired }
         let bytes = Array(token.utf8)
         let dot = UInt8(ascii: ".")
@@ -50,7 +56,9 @@ public struct JWTSigner: Sendable {
         guard ConstantTime.equals(signature, authenticationCode(bytes[..<second])) else { throw .invalidOrExpired }
         let claims = try TokenClaims(json: Data(payload))
         guard let exp = claims.expiresAt, exp > now else { throw .invalidOrExpired }
+        if let iat = claims.issuedAt, iat > now + Self.issuedAtLeeway { throw .invalidOrExpired }
         guard claims.jti != nil else { throw .noID }
+        guard let type else { return claims }
         guard let tokenType = claims.tokenType else { throw .noType }
         guard tokenType == type.rawValue else { throw .wrongType }
         return claims

@@ -53,7 +53,10 @@ public struct TokenClaims: Sendable, Equatable {
         self.issuedAt = try Self.seconds(value("iat"))
         let jti = try string("jti")
         if let jti {
-            guard !jti.isEmpty, jti.utf8.count <= 255 else { throw .invalidOrExpired }
+            // An id is stored and looked up: NUL (which PostgreSQL text cannot hold) and other control characters
+            // make no id simplejwt issues, so such a token is refused like any other invalid one.
+            guard !jti.isEmpty, jti.utf8.count <= 255, !jti.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+            else { throw .invalidOrExpired }
         }
         self.jti = jti
         if let raw = value("user_id") {

@@ -18,11 +18,13 @@ public struct User: Sendable, Equatable {
     public var dateJoined: Date
     /// The last successful login.
     public var lastLogin: Date?
+    /// When a password change or deactivation last ended the user's sessions: tokens issued before it are refused.
+    public var sessionsRevokedAt: Date?
 
     /// Creates a user value from its columns.
     public init(
         id: Int64, username: String, email: String, passwordHash: String, isActive: Bool, isStaff: Bool, dateJoined: Date,
-        lastLogin: Date? = nil
+        lastLogin: Date? = nil, sessionsRevokedAt: Date? = nil
     ) {
         self.id = id
         self.username = username
@@ -32,5 +34,13 @@ public struct User: Sendable, Equatable {
         self.isStaff = isStaff
         self.dateJoined = dateJoined
         self.lastLogin = lastLogin
+        self.sessionsRevokedAt = sessionsRevokedAt
+    }
+
+    /// Whether a token issued at `issuedAt` (Unix seconds) predates the end of the user's sessions. Token times
+    /// are whole seconds: a token from the very second of the change is let through.
+    public func sessionsEnded(after issuedAt: Int64?) -> Bool {
+        guard let sessionsRevokedAt else { return false }
+        return Int64(sessionsRevokedAt.timeIntervalSince1970.rounded(.down)) > (issuedAt ?? 0)
     }
 }

@@ -28,7 +28,7 @@ extension AuthService {
         enum Result: Sendable { case accepted, failed(any Error & Sendable) }
         let result: Result = try await database.withTransaction { connection in
             let (outcome, failure) = try await Self.refuse(
-                jti: jti, token: token, userID: userID, presentedExpiry: presentedExpiry, successor: successor,
+                jti: jti, token: token, userID: userID, presentedExpiry: presentedExpiry, issuedAt: claims.issuedAt, successor: successor,
                 settings: settings, now: now, on: connection, logger: logger
             )
             try await AuditLog.record(
@@ -53,6 +53,7 @@ extension AuthService {
         token: String,
         userID: Int64,
         presentedExpiry: Date,
+        issuedAt: Int64?,
         successor: Issued,
         settings: AuthSettings,
         now: Date,
@@ -60,7 +61,8 @@ extension AuthService {
         logger: Logger
     ) async throws -> (String, (any Error & Sendable)?) {
         switch try await RefreshTokenStore.state(jti: jti, token: token, now: now, on: connection, logger: logger) {
-        case .used(let family):
+        case .used(let family), .current(let family):
+            // Current: a parallel refresh of this token won the rotation a moment ago; this one is a reuse.
             try await RefreshTokenStore.revokeFamily(family, reason: "reuse", now: now, on: connection, logger: logger)
             return ("reuse_detected", TokenError.blacklisted)
         case .revoked, .mismatch:
@@ -78,6 +80,8 @@ extension AuthService {
             guard let user = try await UserStore.find(id: userID, on: connection, logger: logger), user.isActive else {
                 return ("inactive_user", AuthError.noActiveAccount)
             }
+            // Issued before a password change or deactivation ended the user's sessions.
+            if user.sessionsEnded(after: issuedAt) { return ("sessions_ended", TokenError.blacklisted) }
             let familyExpiry = now.addingTimeInterval(Double(settings.familyLifetime))
             let family = try await RefreshTokenStore.createFamily(
                 userID: userID, origin: "legacy", now: now, expiresAt: familyExpiry, on: connection, logger: logger

@@ -152,7 +152,7 @@ public struct AuthService: Sendable {
         let presentedExpiry = Date(timeIntervalSince1970: Double(claims.expiresAt ?? 0))
         try await database.withTransaction { connection in
             switch try await RefreshTokenStore.state(jti: jti, token: token, now: now, on: connection, logger: logger) {
-            case .used(let family), .userInactive(let family):
+            case .used(let family), .userInactive(let family), .current(let family):
                 try await RefreshTokenStore.revokeFamily(family, reason: "logout", now: now, on: connection, logger: logger)
             case .revoked, .familyExpired, .mismatch:
                 break
@@ -171,6 +171,36 @@ public struct AuthService: Sendable {
                 at: now, on: connection, logger: logger
             )
             try await Counters.increment("auth_revoke_total", labels: ["outcome": "success"], on: connection, logger: logger)
+        }
+    }
+
+    // MARK: Verify
+
+    /// simplejwt's `TokenVerifyView`: is this token (access or refresh) good? Signature, algorithm, `exp`, `iat` and
+    /// `jti` as simplejwt checks them, and beyond it what this store knows: a refresh token that was used or whose
+    /// family was revoked is blacklisted, and any token of an inactive or unknown user, or issued before a password
+    /// change ended the user's sessions, is refused. Reads only: nothing is locked, changed or audited.
+    public func verify(_ token: String, logger: Logger) async throws {
+        let now = clock.now()
+        let claims = try signer.verify(token, expecting: nil, now: clock.unixSeconds())
+        guard let jti = claims.jti else { throw TokenError.noID }
+        guard let userID = claims.userID else { return }
+        let isRefresh = claims.tokenType == TokenClaims.TokenType.refresh.rawValue
+        try await database.withConnection { connection in
+            if isRefresh {
+                switch try await RefreshTokenStore.state(jti: jti, token: token, now: now, lock: false, on: connection, logger: logger) {
+                case .used, .revoked, .mismatch: throw TokenError.blacklisted
+                case .familyExpired: throw TokenError.invalidOrExpired
+                case .userInactive: throw AuthError.noActiveAccount
+                case .current: break
+                case .unknown:
+                    if try await RefreshTokenStore.legacyBlacklisted(jti: jti, on: connection, logger: logger) { throw TokenError.blacklisted }
+                }
+            }
+            guard let user = try await UserStore.find(id: userID, on: connection, logger: logger), user.isActive else {
+                throw AuthError.noActiveAccount
+            }
+            if user.sessionsEnded(after: claims.issuedAt) { throw TokenError.blacklisted }
         }
     }
 

@@ -58,9 +58,12 @@ public struct UserAdmin: Sendable {
         let now = clock.now()
         try await database.withTransaction { connection in
             guard let user = try await UserStore.find(username: username, on: connection, logger: logger) else { throw AuthError.unknownUser }
-            try await UserStore.setPassword(id: user.id, hash: hash, on: connection, logger: logger)
+            let revoked = try await UserStore.setPassword(id: user.id, hash: hash, now: now, on: connection, logger: logger)
             try await AuditLog.record(
-                AuditEvent(action: "user_set_password", outcome: "success", userID: user.id, username: username, actor: actor),
+                AuditEvent(
+                    action: "user_set_password", outcome: "success", userID: user.id, username: username, actor: actor,
+                    detail: ["families_revoked": String(revoked)]
+                ),
                 at: now, on: connection, logger: logger
             )
             try await Counters.increment("auth_user_admin_total", labels: ["action": "set_password"], on: connection, logger: logger)
@@ -74,15 +77,12 @@ public struct UserAdmin: Sendable {
             guard let user = try await UserStore.setActive(username: username, false, on: connection, logger: logger) else {
                 throw AuthError.unknownUser
             }
-            try await connection.query(
-                """
-                UPDATE refresh_token_families SET revoked_at = \(now), revoked_reason = 'user_deactivated'
-                WHERE user_id = \(user.id) AND revoked_at IS NULL
-                """,
-                logger: logger
-            )
+            let revoked = try await UserStore.endSessions(userID: user.id, reason: "user_deactivated", now: now, on: connection, logger: logger)
             try await AuditLog.record(
-                AuditEvent(action: "user_deactivate", outcome: "success", userID: user.id, username: username, actor: actor),
+                AuditEvent(
+                    action: "user_deactivate", outcome: "success", userID: user.id, username: username, actor: actor,
+                    detail: ["families_revoked": String(revoked)]
+                ),
                 at: now, on: connection, logger: logger
             )
             try await Counters.increment("auth_user_admin_total", labels: ["action": "deactivate"], on: connection, logger: logger)

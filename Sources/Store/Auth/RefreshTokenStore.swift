@@ -65,29 +65,33 @@ package enum RefreshTokenStore {
         case userInactive(family: UUID)
         /// Stored under this id but with other content.
         case mismatch
+        /// Issued, not used, its family open and its user active.
+        case current(family: UUID)
     }
 
-    /// Diagnoses a token that the fast path refused, locking its row so the answer holds.
-    package static func state(jti: String, token: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> State {
-        let rows = try await connection.query(
-            """
+    /// Where a presented, validly signed refresh token stands. With `lock` (the refresh's slow path) its row stays
+    /// locked until the transaction ends, so the answer holds; without (verify), nothing is locked or changed.
+    package static func state(
+        jti: String, token: String, now: Date, lock: Bool = true, on connection: PostgresConnection, logger: Logger
+    ) async throws -> State {
+        let select: PostgresQuery = """
             SELECT t.family_id, t.token_sha256, t.used_at IS NOT NULL, f.revoked_at IS NOT NULL, f.expires_at <= \(now),
                    coalesce(u.is_active, false)
             FROM refresh_tokens t
             JOIN refresh_token_families f ON f.id = t.family_id
             LEFT JOIN users u ON u.id = f.user_id
             WHERE t.jti = \(jti)
-            FOR UPDATE OF t
-            """,
-            logger: logger
-        )
+            """
+        var query = select
+        if lock { query.sql += " FOR UPDATE OF t" }
+        let rows = try await connection.query(query, logger: logger)
         for try await (family, hash, used, revoked, expired, active) in rows.decode((UUID, Data, Bool, Bool, Bool, Bool).self) {
             if !ConstantTime.equals(Array(hash), Array(digest(token))) { return .mismatch }
             if revoked { return .revoked }
             if used { return .used(family: family) }
             if expired { return .familyExpired }
             if !active { return .userInactive(family: family) }
-            return .used(family: family)
+            return .current(family: family)
         }
         return .unknown
     }
@@ -148,18 +152,24 @@ package enum RefreshTokenStore {
         return false
     }
 
-    /// Deletes a bounded batch of expired tokens, families and failures. A token row lives exactly as long as
-    /// its JWT's `exp`: after that the signature check refuses the token anyway, and before it the row must
-    /// stay, or a replay would look like a token of the replaced system.
+    /// How long a token row outlives its JWT's `exp` (an hour): instances' clocks differ, and one running behind
+    /// still takes the token as unexpired; without its row it would look like a token of the replaced system and
+    /// be accepted once more.
+    package static let pruneGrace: TimeInterval = 3600
+
+    /// Deletes a bounded batch of expired tokens, families and failures. A token row lives as long as its JWT's
+    /// `exp` and ``pruneGrace`` more: before that the row must stay, or a replay would look like a token of the
+    /// replaced system; after it every instance's signature check refuses the token anyway.
     package static func prune(now: Date, failureWindow: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        let expiredBefore = now.addingTimeInterval(-pruneGrace)
         try await connection.query(
-            "DELETE FROM refresh_tokens WHERE ctid IN (SELECT ctid FROM refresh_tokens WHERE expires_at < \(now) LIMIT 1000)",
+            "DELETE FROM refresh_tokens WHERE ctid IN (SELECT ctid FROM refresh_tokens WHERE expires_at < \(expiredBefore) LIMIT 1000)",
             logger: logger
         )
         try await connection.query(
             """
             DELETE FROM refresh_token_families WHERE id IN (
-                SELECT id FROM refresh_token_families f WHERE f.expires_at < \(now)
+                SELECT id FROM refresh_token_families f WHERE f.expires_at < \(expiredBefore)
                 AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id) LIMIT 1000)
             """,
             logger: logger

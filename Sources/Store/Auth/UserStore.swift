@@ -5,14 +5,14 @@ public import PostgresNIO
 
 /// Reads and writes `users`. Every statement binds its values; nothing is concatenated into SQL.
 public enum UserStore {
-    static let columns = "id, username, email, password, is_active, is_staff, date_joined, last_login"
+    static let columns = "id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at"
 
     /// The user with exactly this username.
     public static func find(username: String, on connection: PostgresConnection, logger: Logger) async throws -> User? {
         // Django caps usernames at 150 characters, and PostgreSQL text cannot hold NUL: no such user exists.
         guard username.utf8.count <= 150, !username.contains("\u{0}") else { return nil }
         let rows = try await connection.query(
-            "SELECT id, username, email, password, is_active, is_staff, date_joined, last_login FROM users WHERE username = \(username)",
+            "SELECT id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at FROM users WHERE username = \(username)",
             logger: logger
         )
         return try await first(rows)
@@ -21,7 +21,7 @@ public enum UserStore {
     /// The user with this id.
     public static func find(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> User? {
         let rows = try await connection.query(
-            "SELECT id, username, email, password, is_active, is_staff, date_joined, last_login FROM users WHERE id = \(id)",
+            "SELECT id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at FROM users WHERE id = \(id)",
             logger: logger
         )
         return try await first(rows)
@@ -41,7 +41,7 @@ public enum UserStore {
             """
             INSERT INTO users (username, email, password, is_staff, date_joined) VALUES (\(username), \(email), \(passwordHash), \(isStaff), \(now))
             ON CONFLICT (username) DO NOTHING
-            RETURNING id, username, email, password, is_active, is_staff, date_joined, last_login
+            RETURNING id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at
             """,
             logger: logger
         )
@@ -49,9 +49,26 @@ public enum UserStore {
         return user
     }
 
-    /// Replaces the password hash.
-    public static func setPassword(id: Int64, hash: String, on connection: PostgresConnection, logger: Logger) async throws {
+    /// Replaces the password hash and ends the user's sessions as of `now` (see ``endSessions(userID:reason:now:on:logger:)``).
+    public static func setPassword(id: Int64, hash: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         try await connection.query("UPDATE users SET password = \(hash) WHERE id = \(id)", logger: logger)
+        return try await endSessions(userID: id, reason: "password_changed", now: now, on: connection, logger: logger)
+    }
+
+    /// Ends every session of a user: revokes their open token families and refuses, from now on, tokens issued
+    /// before `now` (the replaced system's among them, which no family holds). Returns the families revoked.
+    public static func endSessions(userID: Int64, reason: String, now: Date, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        try await connection.query("UPDATE users SET sessions_revoked_at = \(now) WHERE id = \(userID)", logger: logger)
+        let rows = try await connection.query(
+            """
+            UPDATE refresh_token_families SET revoked_at = \(now), revoked_reason = \(reason)
+            WHERE user_id = \(userID) AND revoked_at IS NULL RETURNING 1
+            """,
+            logger: logger
+        )
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
     }
 
     /// Sets the active flag; returns the user changed, nil when there is no such username.
@@ -64,7 +81,7 @@ public enum UserStore {
         let rows = try await connection.query(
             """
             UPDATE users SET is_active = \(active) WHERE username = \(username)
-            RETURNING id, username, email, password, is_active, is_staff, date_joined, last_login
+            RETURNING id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at
             """,
             logger: logger
         )
@@ -106,12 +123,12 @@ public enum UserStore {
     }
 
     static func first(_ rows: PostgresRowSequence) async throws -> User? {
-        for try await (id, username, email, password, active, staff, joined, lastLogin) in rows.decode(
-            (Int64, String, String, String, Bool, Bool, Date, Date?).self
+        for try await (id, username, email, password, active, staff, joined, lastLogin, sessionsRevokedAt) in rows.decode(
+            (Int64, String, String, String, Bool, Bool, Date, Date?, Date?).self
         ) {
             return User(
                 id: id, username: username, email: email, passwordHash: password, isActive: active, isStaff: staff,
-                dateJoined: joined, lastLogin: lastLogin
+                dateJoined: joined, lastLogin: lastLogin, sessionsRevokedAt: sessionsRevokedAt
             )
         }
         return nil

@@ -291,5 +291,14 @@ public enum Migrations {
                 "CREATE INDEX webhook_deliveries_message ON webhook_deliveries (message_id)",
             ]
         ),
+        Migration(
+            version: 8,
+            name: "sessions ended by a password change",
+            statements: [
+                // A password change or deactivation ends every session: our families are revoked, and a token the
+                // replaced system issued before this moment (which we have never seen) is refused too.
+                "ALTER TABLE users ADD COLUMN sessions_revoked_at timestamptz",
+            ]
+        ),
     ]
 }
