@@ -1,5 +1,6 @@
 import Domain
 import Foundation
+import Primitives
 import Store
 import Testing
 import TestSupport
@@ -34,6 +35,28 @@ struct ServeTests {
         #expect(lines.count == 1)
         #expect(lines.first?.contains(name) == true)
         #expect(!process.text.contains("hunter2") && !process.text.contains("short-and-secret"))
+    }
+
+    @Test("serving every function on a non-loopback address without INTERNAL_API_TOKEN is refused, naming ALLOW_OPEN_PRIVATE_ROUTES")
+    func openPrivateRoutes() async throws {
+        let configuration = try await TestDatabase.configuration(suite: "serve")
+        let base = ["DATABASE_URL": configuration.url, "SECRET_KEY": testSecretKey, "PORT": "0", "HOST": "0.0.0.0"]
+        let refused = try ChildProcess(product: "functions", arguments: ["serve"], environment: base)
+        #expect(try await refused.waitForExit() == 1)
+        let lines = refused.text.split(separator: "\n")
+        #expect(lines.count == 1 && lines.first?.contains("ALLOW_OPEN_PRIVATE_ROUTES") == true, "\(refused.text)")
+        // Said on purpose, guarded by a token, one function (Cloud Run IAM guards a private one), or loopback only.
+        for extra in [
+            ["ALLOW_OPEN_PRIVATE_ROUTES": "true"], ["INTERNAL_API_TOKEN": String(repeating: "t", count: 32)], ["FUNCTION_TARGET": "metrics"],
+            ["HOST": "127.0.0.1"],
+        ] {
+            let process = try ChildProcess(product: "functions", arguments: ["serve"], environment: base.merging(extra) { $1 })
+            let port = try await process.listeningPort()
+            #expect(try await HTTPTestClient.send(port: port, method: "GET", path: "/health").status == 200, "\(extra)")
+            process.signal(SIGTERM)
+            #expect(try await process.waitForExit() == 0)
+        }
+        #expect(IPAddress("::1")?.isLoopback == true && IPAddress("127.8.0.1")?.isLoopback == true && IPAddress("::2")?.isLoopback == false)
     }
 
     @Test("a function that needs no signing key starts without SECRET_KEY")

@@ -1,4 +1,5 @@
 import Domain
+import Primitives
 import Outbound
 import Runtime
 import Store
@@ -12,6 +13,9 @@ struct AppConfiguration: Sendable {
     /// `INTERNAL_API_TOKEN`: when set, private functions require `Authorization: Bearer <token>`.
     /// Leave unset on Cloud Run, where IAM (`roles/run.invoker`) guards private services.
     var internalToken: String?
+    /// `ALLOW_OPEN_PRIVATE_ROUTES`: serve the private functions unguarded on a non-loopback address (see
+    /// ``openPrivateRoutes``).
+    var allowOpenPrivateRoutes: Bool
     /// `MIGRATE_ON_START`: apply pending migrations before serving (default false; use `functions migrate`).
     var migrateOnStart: Bool
     /// `SECRET_KEY`: the Django signing key (50+ characters) that signs and checks tokens.
@@ -42,6 +46,7 @@ struct AppConfiguration: Sendable {
         if let token = internalToken, token.utf8.count < 32 {
             throw ConfigurationError(name: "INTERNAL_API_TOKEN", reason: "must be at least 32 characters")
         }
+        self.allowOpenPrivateRoutes = try reader.bool("ALLOW_OPEN_PRIVATE_ROUTES", default: false)
         self.migrateOnStart = try reader.bool("MIGRATE_ON_START", default: false)
         self.secretKey = reader.string("SECRET_KEY")
         if let key = secretKey, key.count < 50 {
@@ -158,5 +163,23 @@ struct AppConfiguration: Sendable {
             throw ConfigurationError(name: "DATABASE_URL", reason: "is required (or DB_NAME with DB_HOST, DB_USER, DB_PASSWORD)")
         }
         return database
+    }
+}
+
+extension AppConfiguration {
+    /// Whether `serve` would answer the private functions to anyone: every function is served (no
+    /// `FUNCTION_TARGET`, so no Cloud Run service of a private function whose IAM guards it), no
+    /// `INTERNAL_API_TOKEN` guards them, and the address is reachable from other hosts. `serve` refuses to start
+    /// so unless `ALLOW_OPEN_PRIVATE_ROUTES=true` says it is meant.
+    var openPrivateRoutes: ConfigurationError? {
+        guard runtime.functionTarget == nil, internalToken == nil, !allowOpenPrivateRoutes else { return nil }
+        let host = runtime.host
+        if host == "localhost" { return nil }
+        if let address = IPAddress(host), address.isLoopback { return nil }
+        return ConfigurationError(
+            name: "ALLOW_OPEN_PRIVATE_ROUTES",
+            reason: "is not true, and serving every function on \(host) without INTERNAL_API_TOKEN would let anyone call the private ones "
+                + "(webhook-dispatch, send-alert, metrics): set FUNCTION_TARGET, INTERNAL_API_TOKEN, HOST=127.0.0.1, or ALLOW_OPEN_PRIVATE_ROUTES=true"
+        )
     }
 }

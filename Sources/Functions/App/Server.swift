@@ -55,6 +55,7 @@ enum Server {
         let runtime = try makeRuntime(
             configuration: configuration, database: database, providers: providers, work: work, reporter: sentry, logger: logger
         )
+        if let open = configuration.openPrivateRoutes { throw open }
         // The pool opens its connections (all of DB_POOL_SIZE by default) once the port is open, so start-up does
         // not wait on them; unless migrations must run first, which need it before serving.
         let services: [any Service] = (migrate ? [database.service] : []) + [work, providers] + (sentry.map { [$0] } ?? [])

@@ -26,6 +26,11 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     /// True for IPv4.
     public var isIPv4: Bool { bytes.count == 4 }
 
+    /// 127.0.0.0/8 or ::1.
+    public var isLoopback: Bool {
+        isIPv4 ? bytes[0] == 127 : bytes == [UInt8](repeating: 0, count: 15) + [1]
+    }
+
     /// The canonical text (`inet_ntop`): lower-case, zeros compressed, IPv4 dotted.
     public var description: String {
         var buffer = [CChar](repeating: 0, count: 64)
