@@ -138,3 +138,45 @@ struct SourceRulesTests {
         #expect(try real.openPayload(sealed.data, encrypted: true) == Data("{\"a\":1}".utf8))
     }
 }
+
+@Suite("text rules: judged on Unicode scalars")
+struct TextRulesTests {
+    @Test("one line refuses every line break (CR LF as one Character too), control characters and noncharacters; a tab is space")
+    func oneLine() {
+        for bad in ["Hello\r\nBcc: x@y.z", "a\nb", "a\rb", "a\u{0B}b", "a\u{0C}b", "a\u{85}b", "a\u{2028}b", "a\u{2029}b", "a\u{0}b", "\u{1B}[31m", "\u{7F}", "\u{9B}", String(Unicode.Scalar(0xFFFF)!), String(Unicode.Scalar(0xFDD0)!)] {
+            #expect(!TextRules.isOneLine(bad), "\(bad.unicodeScalars.map { $0.value })")
+        }
+        for good in ["Hello world", "tab\there", "Ünïcødé ✓ 日本語", "\u{202E}rtl is text in a subject"] {
+            #expect(TextRules.isOneLine(good))
+        }
+    }
+
+    @Test("multi-line text keeps line breaks and tabs and refuses other control characters; identifiers refuse bidi overrides and BOMs too")
+    func multiLineAndTokens() {
+        #expect(TextRules.isMultiLine("line one\r\nline two\n\tindented\u{2028}"))
+        for bad in ["a\u{0}b", "\u{1B}[2J", "\u{8}", String(Unicode.Scalar(0xFFFE)!)] { #expect(!TextRules.isMultiLine(bad)) }
+        #expect(TextRules.isToken("order.created-v2_ünïcødé"))
+        for bad in ["a b\tc", "a\u{202E}b", "a\u{2066}b", "\u{FEFF}a", "a\u{2028}", "a\u{0}"] where bad != "a b\tc" { #expect(!TextRules.isToken(bad)) }
+        #expect(!TextRules.isToken("a\tb"))
+    }
+
+    @Test("alerts: a CR LF subject, a NUL message, a control character in a recipient or link: 400 naming the field")
+    func alertFields() throws {
+        func fields(_ json: String) -> [String] {
+            guard case .failure(let invalid) = Alert.validate(Data(json.utf8), defaultRecipients: []) else { return [] }
+            return invalid.fields.keys.sorted()
+        }
+        let base = #""alert_type":"t","severity":"info""#
+        #expect(fields(#"{\#(base),"subject":"Hi\r\nBcc: v@x.io","message":"m","recipients":["a@example.com"]}"#) == ["subject"])
+        #expect(fields(#"{\#(base),"subject":"s","message":"a\u0000b","recipients":["a@example.com"]}"#) == ["message"])
+        #expect(fields(#"{\#(base),"subject":"s","message":"m","recipients":["a\u2028@example.com"]}"#) == ["recipients"])
+        #expect(fields(#"{\#(base),"subject":"s","message":"m","recipients":["a@example.com"],"links":["https://x.io/\u0000"]}"#) == ["links"])
+        #expect(fields(#"{\#(base),"subject":"s","message":"m","recipients":["a@example.com"],"idempotency_key":"k\u202e"}"#) == ["idempotency_key"])
+    }
+
+    @Test("usernames as Django's UnicodeUsernameValidator takes them")
+    func usernames() {
+        for good in ["alice", "a.b@c+d-e_f", "jürgen", "名前", "x2"] { #expect(User.isValidUsername(good), "\(good)") }
+        for bad in ["", "a b", "a\u{0}", "a\nb", "a/b", "a\u{202E}", String(repeating: "a", count: 151)] { #expect(!User.isValidUsername(bad)) }
+    }
+}

@@ -71,6 +71,10 @@ struct AuthProcessTests {
         #expect(weak.1.contains("This password is too common.") && weak.1.contains("This password is entirely numeric."))
         let created = try await run(["users", "create", "--username", "cli-user", "--email", "cli@example.com"], input: "a sturdy passphrase 42\n", environment: env)
         #expect(created.0 == 0, "\(created.1)")
+        for name in ["bad name", "evil\u{202E}gpj.exe", "line\nbreak"] {
+            let invalid = try await run(["users", "create", "--username", name], input: "a sturdy passphrase 42\n", environment: env)
+            #expect(invalid.0 == 1 && invalid.1.contains("--username: Enter a valid username."), "\(invalid.1)")
+        }
         let duplicate = try await run(["users", "create", "--username", "cli-user"], input: "a sturdy passphrase 42\n", environment: env)
         #expect(duplicate.0 == 1 && duplicate.1.contains("already exists"))
         let changed = try await run(["users", "set-password", "--username", "cli-user"], input: "another sturdy passphrase\n", environment: env)

@@ -1,6 +1,7 @@
 import Domain
 import Foundation
 import PostgresNIO
+import Primitives
 import Store
 import Synchronization
 import Testing
@@ -184,6 +185,96 @@ struct FaultTests {
         }
         #expect(serverErrors.withLock { Array($0.prefix(10)) } == [])
         #expect(try await HTTPTestClient.send(port: port, path: "/health").status == 200)
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0)
+    }
+
+    /// Text that ends lines or controls terminals where one line or plain text belongs, in every field of every
+    /// function's input: a 4xx naming the field, or (where the field is not ours to judge, a password) an ordinary
+    /// answer; never a 5xx.
+    static let hostileTexts = [
+        #"\u0000"#, #"a\u0000b"#, #"Hello\r\nBcc: victim@example.com"#, #"\u2028"#, #"\u2029"#, #"\u0085"#, #"\u001b[31m"#, #"\u007f"#,
+        #"\u009b"#, #"\ud800"#, #"\uffff"#, "\u{202E}txt.exe", String(repeating: "x", count: 3000),
+    ]
+
+    @Test("a hostile-text corpus (NUL, CR LF, U+0085, U+2028, U+2029, escapes, lone surrogates, 3 KB) in every field of every function: no 5xx")
+    func hostileTextCorpus() async throws {
+        let configuration = try await TestDatabase.configuration(suite: "faults")
+        let env = environment(configuration.url)
+        let stdin = FileManager.default.temporaryDirectory.appendingPathComponent("stdin-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: stdin) }
+        try Data("the-shared-secret-12345\n".utf8).write(to: stdin)
+        let slug = "corpus-\(UInt32.random(in: 0...UInt32.max))"
+        #expect(
+            try await ChildProcess(
+                product: "functions", arguments: ["sources", "add", "--slug", slug, "--scheme", "hmac-sha256", "--secret-stdin"],
+                environment: env, standardInput: stdin
+            ).waitForExit() == 0
+        )
+        let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: env)
+        let port = try await server.listeningPort()
+        let json = ("Content-Type", "application/json")
+        let bearer = ("Authorization", "Bearer \(Self.token)")
+        var requests: [(String, [(String, String)], String)] = []
+        func alert(_ field: String, _ value: String) -> String {
+            var fields = [
+                "alert_type": #""t""#, "severity": #""info""#, "subject": #""s""#, "message": #""m""#, "recipients": #"["a@example.com"]"#,
+            ]
+            fields[field] = value
+            return "{" + fields.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
+        }
+        for text in Self.hostileTexts {
+            let quoted = "\"" + text + "\""
+            requests += [
+                ("/login/", [json, ("X-Forwarded-For", "198.51.100.\(requests.count % 250)")], #"{"username":\#(quoted),"password":"x"}"#),
+                ("/login/", [json, ("X-Forwarded-For", "198.51.100.\(requests.count % 250)")], #"{"username":"nobody","password":\#(quoted)}"#),
+                ("/refresh/", [json], #"{"refresh":\#(quoted)}"#),
+                ("/refresh/revoke", [json], #"{"refresh":\#(quoted)}"#),
+                ("/refresh/verify", [json], #"{"token":\#(quoted)}"#),
+                ("/webhook-dispatch/events", [json, bearer], #"{"type":\#(quoted),"data":{}}"#),
+                ("/webhook-dispatch/events", [json, bearer], #"{"type":"a.b","data":{"x":\#(quoted)}}"#),
+                ("/webhook-dispatch/events", [json, bearer], #"{"type":"a.b","data":\#(quoted)}"#),
+                ("/webhook-dispatch/events", [json, bearer], #"{"type":"a.b","data":{},"idempotency_key":\#(quoted)}"#),
+                (
+                    "/webhook-dispatch/events", [("Content-Type", "application/cloudevents+json"), bearer],
+                    #"{"specversion":"1.0","id":\#(quoted),"source":\#(quoted),"type":"a.b","data":{"x":\#(quoted)}}"#
+                ),
+                (
+                    "/webhook-dispatch/events", [json, bearer, ("ce-specversion", "1.0"), ("ce-id", "%00%E2%80%A8"), ("ce-source", "%0D%0A"), ("ce-type", "a.b")],
+                    #"{"type":"a.b","data":{"x":\#(quoted)}}"#
+                ),
+                (
+                    "/webhook-dispatch/events", [json, bearer],
+                    #"{"message":{"data":"\#(Data(#"{"type":"a.b","data":{"x":\#(quoted)}}"#.utf8).base64EncodedString())","messageId":\#(quoted),"attributes":{"type":\#(quoted)}},"subscription":"s"}"#
+                ),
+                ("/send-alert/", [json, bearer], #"{"message":{"data":"\#(Data(alert("subject", quoted).utf8).base64EncodedString())","messageId":\#(quoted)},"subscription":"s"}"#),
+                (
+                    "/webhook-receive/\(slug)",
+                    [json, ("X-Signature", WebhookSignature.hex(body: Data(#"{"type":\#(quoted),"id":\#(quoted),"x":\#(quoted)}"#.utf8), secret: "the-shared-secret-12345"))],
+                    #"{"type":\#(quoted),"id":\#(quoted),"x":\#(quoted)}"#
+                ),
+                (
+                    "/webhook-receive/\(slug)",
+                    [json, ("X-Signature", WebhookSignature.hex(body: Data(#"{"type":"a.b","data":{"x":\#(quoted)}}"#.utf8), secret: "the-shared-secret-12345")), ("X-Event-ID", "x")],
+                    #"{"type":"a.b","data":{"x":\#(quoted)}}"#
+                ),
+            ]
+            for field in ["alert_type", "severity", "subject", "message", "idempotency_key"] {
+                requests.append(("/send-alert/", [json, bearer], alert(field, quoted)))
+            }
+            requests.append(("/send-alert/", [json, bearer], alert("recipients", "[\(quoted)]")))
+            requests.append(("/send-alert/", [json, bearer], alert("recipients", #"["a\#(text)@example.com"]"#)))
+            requests.append(("/send-alert/", [json, bearer], alert("links", #"["https://example.com/\#(text)"]"#)))
+        }
+        var serverErrors: [String] = []
+        var statuses: [Int: Int] = [:]
+        for (path, headers, body) in requests {
+            let response = try await HTTPTestClient.send(port: port, method: "POST", path: path, headers: headers, body: Data(body.utf8))
+            statuses[response.status, default: 0] += 1
+            if response.status >= 500 { serverErrors.append("\(path) \(body.prefix(160)) → \(response.status) \(response.text.prefix(120))") }
+        }
+        #expect(serverErrors == [], "\(serverErrors.count) of \(requests.count) answered 5xx")
+        #expect(statuses[400, default: 0] > requests.count / 4, "\(statuses)")
         server.signal(SIGTERM)
         #expect(try await server.waitForExit() == 0)
     }

@@ -216,7 +216,7 @@ struct HostilePartnerTests {
         #expect((try? WebhookSender.parseTarget("https:///nohost").get()) == nil)
     }
 
-    @Test("publish: an event that can never be published is 200 and recorded as rejected; a 3 KB or NUL id is de-duplicated; an HTTP key with a control character is 400")
+    @Test("publish: an event that can never be published is 200 and recorded as rejected; a 3 KB id is de-duplicated and a NUL id (against the CloudEvents String type) acknowledged as malformed; an HTTP key with a control character is 400")
     func eventsThatCannotSucceed() async throws {
         try await withHarness { harness in
             _ = try await harness.addEndpoint(url: "http://127.0.0.1:9/a", types: ["*"])
@@ -233,7 +233,8 @@ struct HostilePartnerTests {
             for id in ["a\\u0000b", String(repeating: "z", count: 3000)] {
                 let body = #"{"specversion":"1.0","id":"\#(id)","source":"//t","type":"lab.result","datacontenttype":"application/json","data":{"v":1}}"#
                 let first = await harness.publish(body, headers: [.contentType: "application/cloudevents+json"])
-                #expect(first.status == .accepted, "\(first.text)")
+                // A control character breaks the CloudEvents String type: acknowledged, recorded as malformed.
+                #expect(id.count == 3000 ? first.status == .accepted : first.status == .ok && first.text.contains("malformed_event"), "\(first.text)")
                 #expect(await harness.publish(body, headers: [.contentType: "application/cloudevents+json"]).text == first.text)
             }
             #expect(await harness.publish(#"{"type":"a.b","data":1,"idempotency_key":"k\u0001"}"#).status == .badRequest)

@@ -46,6 +46,30 @@ struct CloudEventTests {
         #expect(String(decoding: event.structuredJSON(), as: UTF8.self) == expected)
     }
 
+    @Test("attributes are the spec's String type: a control character or a noncharacter makes the event malformed, in either mode")
+    func attributeStrings() {
+        for id in ["%00", "a%0D%0Ab", "%C2%85", "%EF%BF%BF"] {
+            let request = FunctionRequest(
+                method: .post, path: "/",
+                headers: [.contentType: "application/json", HTTPField.Name("ce-specversion")!: "1.0", HTTPField.Name("ce-id")!: id,
+                    HTTPField.Name("ce-source")!: "//s", HTTPField.Name("ce-type")!: "t"],
+                body: Data("{}".utf8)
+            )
+            #expect(throws: CloudEventError.self) { try CloudEvent(anyEventRequest: request) }
+        }
+        for json in [#"{"specversion":"1.0","id":"a\u0000","source":"//s","type":"t"}"#, #"{"specversion":"1.0","id":"1","source":"//s","type":"t\u009b"}"#,
+            #"{"specversion":"1.0","id":"1","source":"//s","type":"t","subject":"\u001b"}"#]
+        {
+            let request = FunctionRequest(method: .post, path: "/", headers: [.contentType: "application/cloudevents+json"], body: Data(json.utf8))
+            #expect(throws: CloudEventError.self) { try CloudEvent(anyEventRequest: request) }
+        }
+        let fine = FunctionRequest(
+            method: .post, path: "/", headers: [.contentType: "application/cloudevents+json"],
+            body: Data(#"{"specversion":"1.0","id":"ünï-1","source":"//s","type":"t"}"#.utf8)
+        )
+        #expect((try? CloudEvent(anyEventRequest: fine))?.id == "ünï-1")
+    }
+
     @Test("binary mode: percent-encoded headers, extensions, millisecond time")
     func binaryPercentEncoding() throws {
         let headers: HTTPFields = [

@@ -52,8 +52,9 @@ public struct Alert: Sendable, Equatable {
                 return nil
             }
             let trimmed = trimmedWhitespace(string)
-            if trimmed.isEmpty && required {
-                errors[key] = ["This field may not be blank."]
+            if trimmed.isEmpty {
+                // An optional field left blank (or only whitespace, U+2028 and U+0085 among it) is not given.
+                if required { errors[key] = ["This field may not be blank."] }
                 return nil
             }
             if trimmed.count > max {
@@ -75,15 +76,14 @@ public struct Alert: Sendable, Equatable {
             errors["severity"] = ["\"\(severityText!.prefix(20))\" is not a valid choice (info, warning, error, critical)."]
         }
         let subject = text("subject", max: maxSubject)
-        // By scalar, not by Character: "\r\n" is one Character (a header injection such as "Hi\r\nBcc: …" would pass
-        // a Character test for "\n"), and U+2028, U+2029 and U+0085 end lines too. Other control characters (NUL)
-        // have no place in a subject either; a tab is only space.
-        if let subject, subject.unicodeScalars.contains(where: {
-            ($0.properties.generalCategory == .control && $0 != "\t") || $0 == "\u{2028}" || $0 == "\u{2029}"
-        }) {
+        // By scalar (TextRules): "Hi\r\nBcc: …" is refused, and so are U+0085, U+2028, U+2029 and NUL.
+        if let subject, !TextRules.isOneLine(subject) {
             errors["subject"] = ["The subject must be one line."]
         }
         let message = text("message", max: maxMessage)
+        if let message, !TextRules.isMultiLine(message) {
+            errors["message"] = ["Control characters other than line breaks and tabs are not allowed."]
+        }
         let key = text("idempotency_key", max: 200, required: false)
         if let key, IdempotencyKey.hasControlCharacters(key) {
             errors["idempotency_key"] = ["Control characters are not allowed."]
@@ -105,7 +105,10 @@ public struct Alert: Sendable, Equatable {
         var links: [String] = []
         if let value = object["links"], !(value is NSNull) {
             if let list = value as? [String], list.count <= 10,
-                list.allSatisfy({ $0.count <= 2000 && ($0.hasPrefix("https://") || $0.hasPrefix("http://")) && !$0.contains(where: \.isWhitespace) })
+                list.allSatisfy({
+                    $0.count <= 2000 && ($0.hasPrefix("https://") || $0.hasPrefix("http://")) && !$0.contains(where: \.isWhitespace)
+                        && TextRules.isToken($0)
+                })
             {
                 links = list
             } else {
@@ -142,7 +145,7 @@ public enum EmailAddress {
     /// True when `address` can be handed to a provider.
     public static func isValid(_ address: String) -> Bool {
         guard address.utf8.count <= 254, !address.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == "\"" }),
-            address.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
+            TextRules.isToken(address)
         else { return false }
         let parts = address.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }

@@ -6,6 +6,8 @@ public enum AuthError: Error, Sendable, Equatable {
     case usernameTaken
     /// No user has that username.
     case unknownUser
+    /// Not a username Django's `UnicodeUsernameValidator` accepts (letters, digits and @ . + - _, at most 150).
+    case invalidUsername
     /// The password breaks the policy; Django's messages, all of them.
     case weakPassword([String])
 }

@@ -37,6 +37,19 @@ public struct User: Sendable, Equatable {
         self.sessionsRevokedAt = sessionsRevokedAt
     }
 
+    /// Django's `UnicodeUsernameValidator` (`^[\w.@+-]+\Z`) and its 150-character limit: letters and digits of any
+    /// script, `_`, `.`, `@`, `+`, `-`; no space, no control character, no line break.
+    public static func isValidUsername(_ username: String) -> Bool {
+        guard !username.isEmpty, username.count <= 150 else { return false }
+        // Python's \w: what str.isalnum() takes (letters, L*; numbers, any numeric type), and `_`.
+        return username.unicodeScalars.allSatisfy { scalar in
+            switch scalar.properties.generalCategory {
+            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
+            default: return scalar.properties.numericType != nil || "_.@+-".unicodeScalars.contains(scalar)
+            }
+        }
+    }
+
     /// Whether a token issued at `issuedAt` (Unix seconds) predates the end of the user's sessions. Token times
     /// are whole seconds: a token from the very second of the change is let through.
     public func sessionsEnded(after issuedAt: Int64?) -> Bool {

@@ -20,11 +20,9 @@ public enum IdempotencyKey {
         Hex.lowercase(SHA256.hash(data: Data(key.utf8)))
     }
 
-    /// True when `text` holds a C0 or C1 control character or DEL (a NUL cannot even be stored in `text`), or a
-    /// line or paragraph separator.
+    /// True when `text` holds a control character (a NUL cannot even be stored in `text`) or any line break
+    /// (``TextRules/isToken(_:)``).
     public static func hasControlCharacters(_ text: String) -> Bool {
-        text.unicodeScalars.contains { scalar in
-            scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
-        }
+        !TextRules.isToken(text)
     }
 }

@@ -31,6 +31,9 @@ enum DRFFields {
                 errors.append(.init(name: name, messages: ["Not a valid string."]))
             case .number(let text):
                 values.append(text)
+            case .string(let text) where text.utf8.contains(0):
+                // DRF's CharField runs ProhibitNullCharactersValidator.
+                errors.append(.init(name: name, messages: ["Null characters are not allowed."]))
             case .string(let text):
                 let trimmed = text.first?.isWhitespace == false && text.last?.isWhitespace == false
                     ? text : text.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -30,7 +30,7 @@ public struct UserAdmin: Sendable {
 
     /// Creates a user; throws ``AuthError/weakPassword(_:)`` or ``AuthError/usernameTaken``.
     public func create(username: String, email: String, password: String, isStaff: Bool, actor: String, logger: Logger) async throws -> User {
-        guard !username.isEmpty, username.count <= 150 else { throw AuthError.unknownUser }
+        guard User.isValidUsername(username) else { throw AuthError.invalidUsername }
         let problems = policy.problems(with: password)
         guard problems.isEmpty else { throw AuthError.weakPassword(problems) }
         let hasher = self.hasher

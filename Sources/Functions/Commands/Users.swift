@@ -101,6 +101,8 @@ private func withAdmin<T: Sendable>(_ body: @escaping @Sendable (UserAdmin, Logg
         fail("a user with that username already exists")
     } catch AuthError.unknownUser {
         fail("no such user")
+    } catch AuthError.invalidUsername {
+        fail("--username: Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters (at most 150).")
     } catch StoreError.unavailable {
         fail("the database is unavailable")
     }

@@ -36,14 +36,14 @@ extension CloudEvent {
             guard let value = field.value.removingPercentEncoding else {
                 throw .malformed("attribute '\(attribute)' is not valid percent-encoding")
             }
-            attributes[attribute] = value
+            attributes[attribute] = try Self.checkedString(value, attribute: attribute)
         }
         guard let specVersion = attributes.removeValue(forKey: "specversion") else {
             throw .missingAttribute("specversion")
         }
         func required(_ name: String) throws(CloudEventError) -> String {
             guard let value = attributes.removeValue(forKey: name), !value.isEmpty else { throw .missingAttribute(name) }
-            return value
+            return try Self.checkedString(value, attribute: name)
         }
         let id = try required("id")
         let source = try required("source")
@@ -89,7 +89,7 @@ extension CloudEvent {
         guard let specVersion = try string("specversion") else { throw .missingAttribute("specversion") }
         func required(_ key: String) throws(CloudEventError) -> String {
             guard let value = try string(key), !value.isEmpty else { throw .missingAttribute(key) }
-            return value
+            return try Self.checkedString(value, attribute: key)
         }
         let id = try required("id")
         let source = try required("source")
@@ -122,7 +122,7 @@ extension CloudEvent {
             source: source,
             type: type,
             specVersion: specVersion,
-            subject: try string("subject"),
+            subject: try string("subject").map { value throws(CloudEventError) in try Self.checkedString(value, attribute: "subject") },
             time: try string("time"),
             dataContentType: contentType,
             dataSchema: try string("dataschema"),
@@ -161,6 +161,19 @@ extension CloudEvent {
         }
         out += Data("}".utf8)
         return out
+    }
+
+    /// The spec's String type (CloudEvents 1.0, "Type System"): no control characters (U+0000-U+001F,
+    /// U+007F-U+009F) and no noncharacters (surrogates cannot occur in a Swift string). A value that breaks it is
+    /// a malformed event.
+    static func checkedString(_ value: String, attribute: String) throws(CloudEventError) -> String {
+        for scalar in value.unicodeScalars {
+            let code = scalar.value
+            if code < 0x20 || (0x7F...0x9F).contains(code) || (0xFDD0...0xFDEF).contains(code) || code & 0xFFFE == 0xFFFE {
+                throw .malformed("attribute '\(attribute)' holds a control character or a noncharacter")
+            }
+        }
+        return value
     }
 
     /// Extension names are lowercase ASCII letters and digits (spec 1.0 §3.1.1).
