@@ -17,11 +17,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         // Hex, random numbers, the byte-level JSON scanner, constant-time comparison, the PHI scrubber: used by the
@@ -49,6 +50,8 @@ let package = Package(
                 "CommonPasswordList",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
+                // ES256 signatures and their JSON Web Keys, for tokens other services check without the secret.
+                .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
         // PostgreSQL: the pool, migrations, statements, stores, counters, audit, the leased queues.

@@ -12,7 +12,7 @@ struct ArchitectureTests {
     static let allowed: [String: Set<String>] = [
         "Primitives": [],
         "CommonPasswordList": [],
-        "Domain": ["Primitives", "CommonPasswordList", "Crypto", "_CryptoExtras"],
+        "Domain": ["Primitives", "CommonPasswordList", "Crypto", "_CryptoExtras", "JWTKit"],
         "Runtime": ["Primitives", "Hummingbird", "HTTPTypes", "Logging", "NIOCore", "NIOFoundationCompat", "ServiceLifecycle"],
         "Store": ["Domain", "Primitives", "PostgresNIO", "NIOCore", "Crypto", "NIOSSL", "Logging", "ServiceLifecycle"],
         "Outbound": [

@@ -102,7 +102,7 @@ struct JWTTests {
     @Test("signing writes simplejwt's header and claim order; verification round-trips")
     func roundTrip() throws {
         let claims = TokenClaims(type: .access, expiresAt: 2000, issuedAt: 1000, jti: "ab", userID: 42)
-        let token = signer.sign(claims)
+        let token = try signer.sign(claims)
         let parts = token.split(separator: ".")
         #expect(String(decoding: Base64URL.decode(parts[0])!, as: UTF8.self) == #"{"alg":"HS256","typ":"JWT"}"#)
         #expect(String(decoding: Base64URL.decode(parts[1])!, as: UTF8.self) == #"{"token_type":"access","exp":2000,"iat":1000,"jti":"ab","user_id":42}"#)
@@ -178,5 +178,73 @@ struct Base64URLTests {
         #expect(Base64URL.decode("AB") == nil)  // trailing bits set
         #expect(Base64URL.decode("AA") == Data([0]))
         #expect(TokenClaims.newJTI().count == 32)
+    }
+}
+
+@Suite("ES256 tokens and their JSON Web Key Set")
+struct ES256Tests {
+    static func pem() -> String { P256.Signing.PrivateKey().pemRepresentation }
+
+    @Test("signed ES256 with the key's RFC 7638 thumbprint as kid; the published JWK alone verifies it (checked with swift-crypto, not JWTKit)")
+    func signAndPublish() async throws {
+        let keys = try await ES256Keys.load(privateKeyPEM: Self.pem())
+        let signer = JWTSigner(secretKey: testSecretKey, es256: keys)
+        let claims = TokenClaims(type: .access, expiresAt: 2000, issuedAt: 1000, jti: "ab", userID: 42)
+        let token = try signer.sign(claims)
+        let parts = token.split(separator: ".").map(String.init)
+        let header = try #require(try JSONSerialization.jsonObject(with: Base64URL.decode(parts[0])!) as? [String: String])
+        #expect(header == ["alg": "ES256", "kid": keys.current.kid, "typ": "JWT"])
+        #expect(try signer.verify(token, expecting: .access, now: 1500) == claims)
+        // Another service's view: the JWKS, then plain P-256 verification of the JWS signing input.
+        let published = try #require(signer.jwks)
+        let jwks = try #require(try JSONSerialization.jsonObject(with: Data(published.utf8)) as? [String: [[String: String]]])
+        let jwk = try #require(jwks["keys"]?.first)
+        #expect(jwk["kty"] == "EC" && jwk["crv"] == "P-256" && jwk["alg"] == "ES256" && jwk["use"] == "sig" && jwk["kid"] == keys.current.kid)
+        let point = Data([4]) + Base64URL.decode(jwk["x"]!)! + Base64URL.decode(jwk["y"]!)!
+        let publicKey = try P256.Signing.PublicKey(x963Representation: point)
+        let signature = try P256.Signing.ECDSASignature(rawRepresentation: Base64URL.decode(parts[2])!)
+        #expect(publicKey.isValidSignature(signature, for: Data((parts[0] + "." + parts[1]).utf8)))
+        // RFC 7638: the thumbprint of exactly {"crv","kty","x","y"} in that order.
+        let canonical = #"{"crv":"P-256","kty":"EC","x":"\#(jwk["x"]!)","y":"\#(jwk["y"]!)"}"#
+        #expect(keys.current.kid == Base64URL.encode(Data(SHA256.hash(data: Data(canonical.utf8)))))
+    }
+
+    @Test("a retired key still verifies and is still published; an unknown kid, a tampered payload, alg none and HS512 are refused")
+    func rotationAndRefusals() async throws {
+        let old = P256.Signing.PrivateKey()
+        let oldSigner = JWTSigner(secretKey: testSecretKey, es256: try await ES256Keys.load(privateKeyPEM: old.pemRepresentation))
+        let claims = TokenClaims(type: .refresh, expiresAt: 2000, issuedAt: 1000, jti: "cd", userID: 7)
+        let oldToken = try oldSigner.sign(claims)
+        let keys = try await ES256Keys.load(privateKeyPEM: Self.pem(), retiredPublicKeysPEM: old.publicKey.pemRepresentation + "\n")
+        let signer = JWTSigner(secretKey: testSecretKey, es256: keys)
+        #expect(try signer.verify(oldToken, expecting: .refresh, now: 1500) == claims)
+        #expect(keys.retired.count == 1 && signer.jwks!.contains(keys.retired[0].kid))
+        let stranger = JWTSigner(secretKey: testSecretKey, es256: try await ES256Keys.load(privateKeyPEM: Self.pem()))
+        #expect(throws: TokenError.invalidOrExpired) { try signer.verify(try stranger.sign(claims), expecting: .refresh, now: 1500) }
+        var parts = oldToken.split(separator: ".").map(String.init)
+        parts[1] = Base64URL.encode(Data(#"{"token_type":"refresh","exp":2000,"iat":1000,"jti":"cd","user_id":8}"#.utf8))
+        #expect(throws: TokenError.invalidOrExpired) { try signer.verify(parts.joined(separator: "."), expecting: .refresh, now: 1500) }
+        #expect(throws: TokenError.invalidOrExpired) { try signer.verify(JWTFixtures.algNone, expecting: .refresh, now: 1_800_000_000) }
+        #expect(throws: TokenError.invalidOrExpired) { try signer.verify(JWTFixtures.hs512, expecting: .refresh, now: 1_800_000_000) }
+        // An ES256 token is not accepted by a signer that has no ES256 keys (HS256 only).
+        #expect(throws: TokenError.invalidOrExpired) { try JWTSigner(secretKey: testSecretKey).verify(oldToken, expecting: .refresh, now: 1500) }
+    }
+
+    @Test("HS256 tokens (the Django system's) are accepted through the transition window, and refused after it")
+    func transitionWindow() async throws {
+        let keys = try await ES256Keys.load(privateKeyPEM: Self.pem())
+        let open = JWTSigner(secretKey: testSecretKey, es256: keys)
+        #expect(try open.verify(JWTFixtures.integerUserID, expecting: .refresh, now: 1_800_000_000).userID == 7)
+        let closing = JWTSigner(secretKey: testSecretKey, es256: keys, acceptHS256Until: 1_800_000_001)
+        #expect(try closing.verify(JWTFixtures.integerUserID, expecting: .refresh, now: 1_800_000_000).userID == 7)
+        #expect(throws: TokenError.invalidOrExpired) { try closing.verify(JWTFixtures.integerUserID, expecting: .refresh, now: 1_800_000_001) }
+    }
+
+    @Test("keys that are not PEM EC P-256 keys are refused with a message that shows no key")
+    func badKeys() async throws {
+        await #expect(throws: ES256Keys.InvalidKey.self) { try await ES256Keys.load(privateKeyPEM: "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----") }
+        await #expect(throws: ES256Keys.InvalidKey.self) {
+            try await ES256Keys.load(privateKeyPEM: Self.pem(), retiredPublicKeysPEM: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----")
+        }
     }
 }

@@ -22,12 +22,14 @@ struct AuthHarness: Sendable {
 
     static let password = "correct horse battery staple"
 
-    init(database: Database, settings: AuthSettings = .testing) throws {
+    init(database: Database, settings: AuthSettings = .testing, es256: ES256Keys? = nil, acceptHS256Until: Int64? = nil) throws {
         self.database = database
         self.settings = settings
         let clock = TestClock()
         self.clock = clock
-        self.auth = AuthService(database: database, secretKey: testSecretKey, settings: settings, clock: clock.clock)
+        self.auth = AuthService(
+            database: database, secretKey: testSecretKey, settings: settings, es256: es256, acceptHS256Until: acceptHS256Until, clock: clock.clock
+        )
         var logger = Logger(label: "auth-test")
         logger.logLevel = .critical
         self.invoker = FunctionInvoker(

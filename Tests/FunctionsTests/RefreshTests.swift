@@ -1,3 +1,4 @@
+import Crypto
 import Domain
 import Foundation
 import PostgresNIO
@@ -137,8 +138,8 @@ struct RefreshTests {
             let user = try await harness.makeUser()
             let signer = JWTSigner(secretKey: testSecretKey)
             let now = harness.clock.clock.unixSeconds()
-            let listed = signer.sign(TokenClaims(type: .refresh, expiresAt: now + 3600, issuedAt: now, jti: "11112222333344445555666677778888", userID: user.id))
-            let unlisted = signer.sign(TokenClaims(type: .refresh, expiresAt: now + 3600, issuedAt: now, jti: "99990000aaaabbbbccccddddeeeeffff", userID: user.id))
+            let listed = try signer.sign(TokenClaims(type: .refresh, expiresAt: now + 3600, issuedAt: now, jti: "11112222333344445555666677778888", userID: user.id))
+            let unlisted = try signer.sign(TokenClaims(type: .refresh, expiresAt: now + 3600, issuedAt: now, jti: "99990000aaaabbbbccccddddeeeeffff", userID: user.id))
             try await database.withConnection { connection in
                 let logger = TestDatabase.quietLogger
                 try await connection.query(
@@ -244,13 +245,16 @@ struct RefreshTests {
             let user = try await harness.makeUser()
             let signer = JWTSigner(secretKey: testSecretKey)
             let now = harness.clock.clock.unixSeconds()
-            func token(issuedAt: Int64) -> String {
-                signer.sign(TokenClaims(type: .refresh, expiresAt: now + 86_400, issuedAt: issuedAt, jti: TokenClaims.newJTI(), userID: user.id))
+            func token(issuedAt: Int64) throws -> String {
+                try signer.sign(TokenClaims(type: .refresh, expiresAt: now + 86_400, issuedAt: issuedAt, jti: TokenClaims.newJTI(), userID: user.id))
             }
-            #expect(await harness.refresh(token(issuedAt: now + 3600)).text == Self.invalid)
-            #expect(await harness.refresh(token(issuedAt: now + 31)).text == Self.invalid)
-            #expect(await harness.post("refresh", "/verify", json: #"{"token":"\#(token(issuedAt: now + 3600))"}"#).text == Self.invalid)
-            #expect(await harness.refresh(token(issuedAt: now + 30)).status == .ok)
+            let future = try token(issuedAt: now + 3600)
+            let beyondLeeway = try token(issuedAt: now + 31)
+            let withinLeeway = try token(issuedAt: now + 30)
+            #expect(await harness.refresh(future).text == Self.invalid)
+            #expect(await harness.refresh(beyondLeeway).text == Self.invalid)
+            #expect(await harness.post("refresh", "/verify", json: #"{"token":"\#(future)"}"#).text == Self.invalid)
+            #expect(await harness.refresh(withinLeeway).status == .ok)
         }
     }
 
@@ -330,7 +334,7 @@ struct RefreshTests {
             let signer = JWTSigner(secretKey: testSecretKey)
             let issued = harness.clock.clock.unixSeconds()
             // A token the replaced system issued (never seen here) before the change.
-            let legacy = signer.sign(TokenClaims(type: .refresh, expiresAt: issued + 86_400, issuedAt: issued, jti: TokenClaims.newJTI(), userID: user.id))
+            let legacy = try signer.sign(TokenClaims(type: .refresh, expiresAt: issued + 86_400, issuedAt: issued, jti: TokenClaims.newJTI(), userID: user.id))
             harness.clock.advance(seconds: 5)
             let admin = UserAdmin(database: harness.database, hashIterations: 1000, clock: harness.clock.clock)
             try await admin.setPassword(username: user.username, password: "a brand new passphrase", actor: "ops", logger: TestDatabase.quietLogger)
@@ -344,6 +348,38 @@ struct RefreshTests {
             let fresh = await harness.login(user.username, "a brand new passphrase")
             #expect(fresh.status == .ok)
             #expect(await harness.refresh(try #require(fresh.json["refresh"] as? String)).status == .ok)
+        }
+    }
+
+    @Test("signed ES256: login, refresh, verify and revoke work; GET /.well-known/jwks.json publishes the key; the Django system's HS256 tokens still refresh in the window")
+    func es256() async throws {
+        try await TestDatabase.with(suite: "refresh") { database in
+            let keys = try await ES256Keys.load(privateKeyPEM: P256.Signing.PrivateKey().pemRepresentation)
+            let harness = try AuthHarness(database: database, es256: keys)
+            let user = try await harness.makeUser()
+            let tokens = try await harness.tokens(for: user)
+            let header = String(decoding: Base64URL.decode(tokens.refresh.split(separator: ".")[0])!, as: UTF8.self)
+            #expect(header.contains(#""alg":"ES256""#) && header.contains(keys.current.kid))
+            let rotated = await harness.refresh(tokens.refresh)
+            #expect(rotated.status == .ok)
+            #expect(await harness.refresh(tokens.refresh).text == Self.blacklisted)
+            #expect(await harness.post("refresh", "/verify", json: #"{"token":"\#(tokens.access)"}"#).status == .ok)
+            let jwks = await harness.invoker.invoke(FunctionRequest(method: .get, path: "/refresh/.well-known/jwks.json"))
+            #expect(jwks.status == .ok && jwks.headers[.contentType] == "application/jwk-set+json" && jwks.headers[.cacheControl] == "public, max-age=300")
+            #expect(jwks.text == keys.jwks)
+            // A refresh token the Django system signed HS256 with SECRET_KEY (never seen here) is still accepted once.
+            let django = JWTSigner(secretKey: testSecretKey)
+            let now = harness.clock.clock.unixSeconds()
+            func djangoToken() throws -> String {
+                try django.sign(TokenClaims(type: .refresh, expiresAt: now + 3600, issuedAt: now, jti: TokenClaims.newJTI(), userID: user.id))
+            }
+            let legacy = await harness.refresh(try djangoToken())
+            #expect(legacy.status == .ok, "\(legacy.text)")
+            // After the window, HS256 is refused; and without ES256 there is no JWKS route.
+            let closed = try AuthHarness(database: database, es256: keys, acceptHS256Until: now)
+            #expect(await closed.refresh(try djangoToken()).text == Self.invalid)
+            let plain = try AuthHarness(database: database)
+            #expect(await plain.invoker.invoke(FunctionRequest(method: .get, path: "/refresh/.well-known/jwks.json")).status == .notFound)
         }
     }
 }

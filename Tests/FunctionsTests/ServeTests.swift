@@ -27,6 +27,10 @@ struct ServeTests {
         (["DATABASE_URL": "postgres://u@h/db", "LOG_LEVEL": "chatty"], "LOG_LEVEL"),
         (["DATABASE_URL": "postgres://u@h/db"], "SECRET_KEY"),
         (["DATABASE_URL": "postgres://u@h/db", "SECRET_KEY": "short-and-secret"], "SECRET_KEY"),
+        (["DATABASE_URL": "postgres://u@h/db", "JWT_SIGNING_ALGORITHM": "RS256"], "JWT_SIGNING_ALGORITHM"),
+        (["DATABASE_URL": "postgres://u@h/db", "JWT_SIGNING_ALGORITHM": "ES256"], "JWT_ES256_PRIVATE_KEY"),
+        (["DATABASE_URL": "postgres://u@h/db", "JWT_SIGNING_ALGORITHM": "es256", "JWT_ES256_PRIVATE_KEY": "hunter2"], "JWT_ES256_PRIVATE_KEY"),
+        (["DATABASE_URL": "postgres://u@h/db", "JWT_ACCEPT_HS256_UNTIL": "next tuesday"], "JWT_ACCEPT_HS256_UNTIL"),
     ])
     func invalidSettings(environment: [String: String], name: String) async throws {
         let process = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)

@@ -26,10 +26,11 @@ public enum JWTFixtures {
 extension JWTSigner {
     /// Signs an arbitrary payload with the HS256 header (for hostile-claim tests).
     public func signRaw(_ payload: String) -> String {
-        let valid = sign(TokenClaims(type: .refresh, expiresAt: 1, issuedAt: 1, jti: "x", userID: 1))
+        let valid = (try? JWTSigner(secretKey: testSecretKey).sign(TokenClaims(type: .refresh, expiresAt: 1, issuedAt: 1, jti: "x", userID: 1))) ?? ""
+        let key = SymmetricKey(data: Data(testSecretKey.utf8))
         let header = valid.split(separator: ".")[0]
         let input = header + "." + Base64URL.encode(Data(payload.utf8))
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(testSecretKey.utf8)))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: key)
         return input + "." + Base64URL.encode(Data(mac))
     }
 }

@@ -15,22 +15,34 @@ public struct JWTSigner: Sendable {
     /// HMAC-SHA256 keyed once with `SECRET_KEY`: every signature starts from a copy of this state, so the key's
     /// inner and outer pads are not hashed again for each token (three times per refresh).
     private let keyed: KeyedMAC
+    /// When set, tokens are signed with its current key (ES256) and verified with any of its keys.
+    private let es256: ES256Keys?
+    /// With ES256 signing, HS256 tokens (the replaced system's, and ours from before the switch) are accepted until
+    /// this Unix time; nil accepts them without end.
+    private let acceptHS256Until: Int64?
 
-    /// A signer keyed with the UTF-8 bytes of `SECRET_KEY`, as Django's settings hold it.
-    public init(secretKey: String) {
+    /// A signer keyed with the UTF-8 bytes of `SECRET_KEY`, as Django's settings hold it; with `es256`, tokens are
+    /// signed ES256 instead, and HS256 ones are still accepted until `acceptHS256Until`.
+    public init(secretKey: String, es256: ES256Keys? = nil, acceptHS256Until: Int64? = nil) {
         self.keyed = KeyedMAC(HMAC<SHA256>(key: SymmetricKey(data: Array(secretKey.utf8))))
+        self.es256 = es256
+        self.acceptHS256Until = es256 == nil ? nil : acceptHS256Until
     }
+
+    /// The JSON Web Key Set to publish, when tokens are signed with a key pair.
+    public var jwks: String? { es256?.jwks }
 
     /// The fixed header simplejwt writes, `{"alg":"HS256","typ":"JWT"}`, encoded.
     static let encodedHeader = Array(Base64URL.encode(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8)).utf8)
 
-    /// Signs claims. Claim order follows simplejwt: token_type, exp, iat, jti, user_id.
-    public func sign(_ claims: TokenClaims) -> String {
-        var token = Self.encodedHeader
+    /// Signs claims. Claim order follows simplejwt: token_type, exp, iat, jti, user_id. HS256 never throws; ES256
+    /// throws only if the crypto library does.
+    public func sign(_ claims: TokenClaims) throws -> String {
+        var token = es256?.current.encodedHeader ?? Self.encodedHeader
         token.reserveCapacity(256)
         token.append(UInt8(ascii: "."))
         Base64URL.append(claims.json(), to: &token)
-        let signature = authenticationCode(token[...])
+        let signature = try es256.map { try $0.current.algorithm.sign(token) } ?? authenticationCode(token[...])
         token.append(UInt8(ascii: "."))
         Base64URL.append(signature, to: &token)
         return String(decoding: token, as: UTF8.self)
@@ -48,12 +60,25 @@ public struct JWTSigner: Sendable {
             let signature = Base64URL.decodeBytes(bytes[(second + 1)...])
         else { throw .invalidOrExpired }
         // simplejwt's own header is the common case: compare bytes before paying for a JSON decode.
+        var es256Key: ES256Keys.Key?
         if !bytes[..<first].elementsEqual(Self.encodedHeader) {
             guard let header = Base64URL.decodeBytes(bytes[..<first]),
-                let decoded = try? JSONDecoder().decode(Header.self, from: Data(header)), decoded.alg == "HS256"
+                let decoded = try? JSONDecoder().decode(Header.self, from: Data(header))
             else { throw .invalidOrExpired }
+            switch decoded.alg {
+            case "HS256": break
+            case "ES256":
+                guard let es256, let kid = decoded.kid, let key = es256.key(kid: kid) else { throw .invalidOrExpired }
+                es256Key = key
+            default: throw .invalidOrExpired
+            }
         }
-        guard ConstantTime.equals(signature, authenticationCode(bytes[..<second])) else { throw .invalidOrExpired }
+        if let key = es256Key {
+            guard signature.count == 64, (try? key.algorithm.verify(signature, signs: bytes[..<second])) == true else { throw .invalidOrExpired }
+        } else {
+            if let until = acceptHS256Until, now >= until { throw .invalidOrExpired }
+            guard ConstantTime.equals(signature, authenticationCode(bytes[..<second])) else { throw .invalidOrExpired }
+        }
         let claims = try TokenClaims(json: Data(payload))
         guard let exp = claims.expiresAt, exp > now else { throw .invalidOrExpired }
         if let iat = claims.issuedAt, iat > now + Self.issuedAtLeeway { throw .invalidOrExpired }
@@ -72,6 +97,7 @@ public struct JWTSigner: Sendable {
 
     private struct Header: Decodable {
         let alg: String
+        let kid: String?
     }
 }
 

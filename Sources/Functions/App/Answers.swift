@@ -151,6 +151,14 @@ enum Answers {
     /// Revoke and verify: 200 `{}`.
     static let empty = FunctionResponse.jsonBody(Data("{}".utf8))
 
+    /// refresh: the JSON Web Key Set, cacheable for five minutes (a retired key stays listed far longer).
+    static func jwks(_ jwks: String) -> FunctionResponse {
+        var response = FunctionResponse.jsonBody(Data(jwks.utf8))
+        response.headers[.contentType] = "application/jwk-set+json"
+        response.headers[.cacheControl] = "public, max-age=300"
+        return response
+    }
+
     /// webhook-receive: 202 `{"id"}` for an accepted event, 200 `{"id","status":"ignored"}` for a type the source
     /// may not send; a duplicate gets the first answer again. Also what `webhook_events` records as answered.
     static func received(_ receipt: WebhookReceiver.Receipt) -> (status: HTTPResponse.Status, body: String) {

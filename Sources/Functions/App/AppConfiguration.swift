@@ -1,4 +1,5 @@
 import Domain
+import Foundation
 import Primitives
 import Outbound
 import Runtime
@@ -22,6 +23,13 @@ struct AppConfiguration: Sendable {
     var secretKey: String?
     /// Token lifetimes, rate limits and hash cost.
     var auth: AuthSettings
+    /// `JWT_SIGNING_ALGORITHM=ES256`: the key pair's PEMs (`JWT_ES256_PRIVATE_KEY`, `JWT_ES256_RETIRED_PUBLIC_KEYS`),
+    /// checked at start-up and loaded by ``loadSigningKeys()``; nil signs HS256 with `SECRET_KEY` (simplejwt).
+    var es256PEM: (privateKey: String, retired: String?)?
+    /// `JWT_ACCEPT_HS256_UNTIL` (RFC 3339): with ES256 signing, HS256 tokens are accepted until then; unset, always.
+    var acceptHS256Until: Int64?
+    /// The ES256 keys, once loaded.
+    var es256Keys: ES256Keys?
     /// `FIELD_ENCRYPTION_KEY` / `REAL_DATA_MODE`: how secrets and payloads are stored.
     var encryption: FieldEncryption
     /// Retry schedule, timeouts, budgets, SSRF switch.
@@ -63,6 +71,26 @@ struct AppConfiguration: Sendable {
         auth.hashIterations = try reader.integer("PASSWORD_HASH_ITERATIONS", default: 1_200_000, range: 1...50_000_000)
         auth.maxBodyBytes = try reader.integer("AUTH_MAX_BODY_BYTES", default: 8 * 1024, range: 1024...(1024 * 1024))
         self.auth = auth
+        switch reader.string("JWT_SIGNING_ALGORITHM")?.uppercased() ?? "HS256" {
+        case "HS256":
+            self.es256PEM = nil
+        case "ES256":
+            let pem = try reader.required("JWT_ES256_PRIVATE_KEY")
+            guard (try? ES256PrivateKeyCheck.isValid(pem)) == true else {
+                throw ConfigurationError(name: "JWT_ES256_PRIVATE_KEY", reason: "must be a PEM EC P-256 private key")
+            }
+            self.es256PEM = (pem, reader.string("JWT_ES256_RETIRED_PUBLIC_KEYS"))
+        default:
+            throw ConfigurationError(name: "JWT_SIGNING_ALGORITHM", reason: "must be HS256 or ES256")
+        }
+        if let until = reader.string("JWT_ACCEPT_HS256_UNTIL") {
+            guard let date = try? Date(until, strategy: .iso8601) else {
+                throw ConfigurationError(name: "JWT_ACCEPT_HS256_UNTIL", reason: "must be an RFC 3339 time such as 2027-01-31T00:00:00Z")
+            }
+            self.acceptHS256Until = Int64(date.timeIntervalSince1970)
+        } else {
+            self.acceptHS256Until = nil
+        }
         let realDataMode = try reader.bool("REAL_DATA_MODE", default: false)
         do {
             self.encryption = try FieldEncryption(key: reader.string("FIELD_ENCRYPTION_KEY"), realDataMode: realDataMode)
@@ -152,6 +180,18 @@ struct AppConfiguration: Sendable {
     }
 
     /// The signing key, or the error that start-up prints when it is missing.
+    /// Loads the ES256 keys when tokens are signed with a key pair (the retired keys are checked here).
+    mutating func loadSigningKeys() async throws(ConfigurationError) {
+        guard let pem = es256PEM, es256Keys == nil else { return }
+        do {
+            es256Keys = try await ES256Keys.load(privateKeyPEM: pem.privateKey, retiredPublicKeysPEM: pem.retired)
+        } catch let error as ES256Keys.InvalidKey {
+            throw ConfigurationError(name: error.isRetiredKey ? "JWT_ES256_RETIRED_PUBLIC_KEYS" : "JWT_ES256_PRIVATE_KEY", reason: error.description)
+        } catch {
+            throw ConfigurationError(name: "JWT_ES256_PRIVATE_KEY", reason: "could not be loaded")
+        }
+    }
+
     func requireSecretKey() throws(ConfigurationError) -> String {
         guard let secretKey else { throw ConfigurationError(name: "SECRET_KEY", reason: "is required (50+ characters)") }
         return secretKey

@@ -20,7 +20,10 @@ enum FunctionCatalog {
         let access = PrivateAccess(token: configuration.internalToken)
         var functions: [any HTTPFunction] = []
         if served("login") || served("refresh") {
-            let auth = AuthService(database: database, secretKey: try configuration.requireSecretKey(), settings: configuration.auth, work: work)
+            let auth = AuthService(
+                database: database, secretKey: try configuration.requireSecretKey(), settings: configuration.auth, es256: configuration.es256Keys,
+                acceptHS256Until: configuration.acceptHS256Until, work: work
+            )
             if served("login") { functions.append(Login(auth: auth)) }
             if served("refresh") { functions.append(Refresh(auth: auth)) }
         }

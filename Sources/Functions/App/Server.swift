@@ -42,6 +42,8 @@ enum Server {
         migrate: Bool,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
+        var configuration = configuration
+        try await configuration.loadSigningKeys()
         let logger = Logger(label: "functions")
         let databaseConfiguration = try configuration.requireDatabase().serving
         let database = try Database(configuration: databaseConfiguration, logger: Logger(label: "postgres"), callTimeout: databaseConfiguration.callTimeout)

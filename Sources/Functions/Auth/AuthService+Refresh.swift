@@ -10,7 +10,7 @@ extension AuthService {
         let now = clock.now()
         let claims = try signer.verify(token, expecting: .refresh, now: clock.unixSeconds())
         guard let jti = claims.jti, let userID = claims.userID else { throw TokenError.invalidOrExpired }
-        let successor = issue(userID: userID, userIDIsString: claims.userIDIsString, now: now)
+        let successor = try issue(userID: userID, userIDIsString: claims.userIDIsString, now: now)
         let successorExpiry = successor.refreshExpiry
         let presentedExpiry = Date(timeIntervalSince1970: Double(claims.expiresAt ?? 0))
         let settings = self.settings

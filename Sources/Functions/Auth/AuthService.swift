@@ -55,12 +55,14 @@ public struct AuthService: Sendable {
         database: Database,
         secretKey: String,
         settings: AuthSettings = AuthSettings(),
+        es256: ES256Keys? = nil,
+        acceptHS256Until: Int64? = nil,
         clock: WallClock = .system,
         work: PasswordWork = .shared
     ) {
         self.database = database
         self.settings = settings
-        self.signer = JWTSigner(secretKey: secretKey)
+        self.signer = JWTSigner(secretKey: secretKey, es256: es256, acceptHS256Until: acceptHS256Until)
         self.hasher = DjangoPasswordHasher(iterations: settings.hashIterations)
         self.clock = clock
         self.work = work
@@ -123,7 +125,7 @@ public struct AuthService: Sendable {
             let family = try await RefreshTokenStore.createFamily(
                 userID: user.id, origin: "login", now: now, expiresAt: familyExpiry, on: connection, logger: logger
             )
-            let tokens = issue(userID: user.id, userIDIsString: false, now: now)
+            let tokens = try issue(userID: user.id, userIDIsString: false, now: now)
             _ = try await RefreshTokenStore.insert(
                 jti: tokens.refreshJTI, familyID: family, token: tokens.pair.refresh, issuedAt: now,
                 expiresAt: tokens.refreshExpiry, on: connection, logger: logger
@@ -213,16 +215,16 @@ public struct AuthService: Sendable {
         var refreshExpiry: Date
     }
 
-    func issue(userID: Int64, userIDIsString: Bool, now: Date) -> Issued {
+    func issue(userID: Int64, userIDIsString: Bool, now: Date) throws -> Issued {
         let issuedAt = Int64(now.timeIntervalSince1970.rounded(.down))
         let refreshJTI = TokenClaims.newJTI()
-        let refresh = signer.sign(
+        let refresh = try signer.sign(
             TokenClaims(
                 type: .refresh, expiresAt: issuedAt + settings.refreshLifetime, issuedAt: issuedAt, jti: refreshJTI,
                 userID: userID, userIDIsString: userIDIsString
             )
         )
-        let access = signer.sign(
+        let access = try signer.sign(
             TokenClaims(
                 type: .access, expiresAt: issuedAt + settings.accessLifetime, issuedAt: issuedAt, jti: TokenClaims.newJTI(),
                 userID: userID, userIDIsString: userIDIsString
