@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """login and refresh benchmarks (issue: login and refresh).
 
-Usage: python3 Benchmarks/auth.py [--no-build] [--iterations 1200000] [--seconds 10]
+Usage: python3 Benchmarks/auth.py [--no-build] [--iterations 1200000] [--seconds 10] [--algorithm HS256|ES256]
 
 Starts a throwaway PostgreSQL (fsync on), the release `functions serve`, and measures:
   login:   CPU seconds of the functions process per login (20 sequential logins) against the floor of one
@@ -12,6 +12,9 @@ Starts a throwaway PostgreSQL (fsync on), the release `functions serve`, and mea
            (Benchmarks/refresh.pgbench, the same prepared statement, same run). Three rounds (--rounds) alternate a
            refresh run with a pgbench run on the same cluster, so both sides of the ratio see the same neighbours on
            this shared machine; the table holds the medians and the ratio of the medians, and every round is printed.
+With --algorithm ES256 the server signs with a P-256 key (JWT_SIGNING_ALGORITHM=ES256) and the presented refresh
+tokens are ES256 too (minted here with the same key and kid), so each refresh verifies one ES256 signature and makes
+two; this needs Python's `cryptography` (pip install cryptography).
 Needs wrk and pgbench (apt-get install wrk postgresql-contrib). Prints a Markdown table for BENCHMARKS.md.
 """
 import argparse, base64, hashlib, hmac, json, os, statistics, subprocess, sys, threading, time, uuid
@@ -27,9 +30,30 @@ def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+ES256 = {}  # with --algorithm ES256: {"key": private key, "pem": PEM text, "kid": RFC 7638 thumbprint}
+
+
+def use_es256():
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    numbers = key.public_key().public_numbers()
+    x, y = b64(numbers.x.to_bytes(32, "big")), b64(numbers.y.to_bytes(32, "big"))
+    canonical = f'{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}'.encode()
+    ES256.update(key=key, kid=b64(hashlib.sha256(canonical).digest()), pem=key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+
+
 def mint(claims):
-    header = b64(b'{"alg":"HS256","typ":"JWT"}')
     payload = b64(json.dumps(claims, separators=(",", ":")).encode())
+    if ES256:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        header = b64(json.dumps({"alg": "ES256", "kid": ES256["kid"], "typ": "JWT"}, separators=(",", ":")).encode())
+        r, s = decode_dss_signature(ES256["key"].sign(f"{header}.{payload}".encode(), ec.ECDSA(hashes.SHA256())))
+        return f"{header}.{payload}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    header = b64(b'{"alg":"HS256","typ":"JWT"}')
     signature = hmac.new(SECRET.encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{b64(signature)}"
 
@@ -101,6 +125,8 @@ def bench_refresh(cluster, seconds, results, wrk_threads=2, rounds=3):
     """Alternates `rounds` refresh runs (wrk) with `rounds` pgbench runs of the same SQL, on one cluster and one
     server, so both sides of the ratio see the same neighbours; the medians and their ratio are what count."""
     env = {"DATABASE_URL": cluster.url, "SECRET_KEY": SECRET, "DB_POOL_SIZE": "16"}
+    if ES256:
+        env.update(JWT_SIGNING_ALGORITHM="ES256", JWT_ES256_PRIVATE_KEY=ES256["pem"])
     per_round = 6_000 * seconds  # more than the fastest run ever spends
     tokens, _, _ = seed_tokens(cluster, per_round * rounds, "a")
     # pgbench: the same statement and transaction shape as one refresh, a fresh token per transaction.
@@ -132,7 +158,10 @@ def main():
     parser.add_argument("--wrk-threads", type=int, default=2, help="load-generator threads for refresh (connections stay 16)")
     parser.add_argument("--skip-login", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="refresh and pgbench runs, alternating")
+    parser.add_argument("--algorithm", choices=["HS256", "ES256"], default="HS256", help="how the server signs tokens")
     args = parser.parse_args()
+    if args.algorithm == "ES256":
+        use_es256()
     cluster = benchlib.migrated_cluster(args.no_build)
     results = {}
     try:
@@ -155,7 +184,7 @@ def main():
              f"{results['health_p99'] / 10:.2f}× of limit", results["health_p99"] < 10),
         ]
     rows += [
-        (f"refresh, wrk -t{args.wrk_threads} -c16 -d{args.seconds}s, fresh token per request (median of {args.rounds})", f"{refresh['rps']:,.0f} req/s",
+        (f"refresh{' (ES256)' if ES256 else ''}, wrk -t{args.wrk_threads} -c16 -d{args.seconds}s, fresh token per request (median of {args.rounds})", f"{refresh['rps']:,.0f} req/s",
          "≥ 3,000 req/s", f"{refresh['rps'] / 3000:.2f}× of limit", refresh["rps"] >= 3000 and refresh["non2xx"] == 0),
         ("refresh p99", f"{refresh.get('p99_ms', float('nan')):.2f} ms", "< 20 ms",
          f"{refresh.get('p99_ms', 0) / 20:.2f}× of limit", refresh.get("p99_ms", 99) < 20),
