@@ -55,8 +55,11 @@ public struct TokenClaims: Sendable, Equatable {
         if let jti {
             // An id is stored and looked up: NUL (which PostgreSQL text cannot hold) and other control characters
             // make no id simplejwt issues, so such a token is refused like any other invalid one.
-            guard !jti.isEmpty, jti.utf8.count <= 255, !jti.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-            else { throw .invalidOrExpired }
+            guard !jti.isEmpty, jti.utf8.count <= 255 else { throw .invalidOrExpired }
+            // Printable ASCII (every id simplejwt issues) needs no scalar properties.
+            if !jti.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }), jti.unicodeScalars.contains(where: TextRules.isControl) {
+                throw .invalidOrExpired
+            }
         }
         self.jti = jti
         if let raw = value("user_id") {
