@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // Hex, random numbers, the byte-level JSON scanner, constant-time comparison, the PHI scrubber: used by the
@@ -39,7 +40,10 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // multipart/form-data bodies (login and refresh accept them, as DRF does).
+                .product(name: "MultipartKit", package: "multipart-kit"),
             ]
         ),
         // Rules and values only: no PostgreSQL, no HTTP client, no server, no event loops (a test enforces it).

@@ -13,7 +13,7 @@ struct ArchitectureTests {
         "Primitives": [],
         "CommonPasswordList": [],
         "Domain": ["Primitives", "CommonPasswordList", "Crypto", "_CryptoExtras", "JWTKit"],
-        "Runtime": ["Primitives", "Hummingbird", "HTTPTypes", "Logging", "NIOCore", "NIOFoundationCompat", "ServiceLifecycle"],
+        "Runtime": ["Primitives", "Hummingbird", "HTTPTypes", "Logging", "NIOCore", "NIOHTTP1", "NIOFoundationCompat", "ServiceLifecycle", "MultipartKit"],
         "Store": ["Domain", "Primitives", "PostgresNIO", "NIOCore", "Crypto", "NIOSSL", "Logging", "ServiceLifecycle"],
         "Outbound": [
             "Domain", "Primitives", "AsyncHTTPClient", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOFoundationCompat", "Logging",

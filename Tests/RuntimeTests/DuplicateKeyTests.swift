@@ -47,3 +47,29 @@ struct DuplicateKeyTests {
         #expect(throws: CloudEventError.self) { try CloudEvent(structured: body) }
     }
 }
+
+@Suite("request bodies as fields: forms and multipart as Django REST framework reads them")
+struct RequestFieldsTests {
+    func fields(_ body: String, _ contentType: String) throws(RequestFields.Failure) -> [String: RequestFields.Value] {
+        try RequestFields(request: FunctionRequest(method: .post, path: "/", headers: [.contentType: contentType], body: Data(body.utf8))).values
+    }
+
+    @Test("multipart (MultipartKit): text parts are fields, file parts are not, a quoted boundary and a preamble are fine")
+    func multipart() throws {
+        let body = "preamble\r\n--b1\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice\r\n"
+            + "--b1\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\u{1}\u{2}\r\n"
+            + "--b1\r\ncontent-disposition: form-data; name=\"password\"\r\n\r\nline one\r\nline two\r\n--b1--\r\n"
+        let values = try fields(body, "multipart/form-data; boundary=\"b1\"")
+        #expect(values == ["username": .string("alice"), "password": .string("line one\r\nline two")])
+        // A part that never ends is no field; no boundary parameter is a malformed body.
+        #expect(try fields("--b1\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice", "multipart/form-data; boundary=b1") == [:])
+        #expect(throws: RequestFields.Failure.malformedMultipart) { try fields(body, "multipart/form-data") }
+        #expect(throws: RequestFields.Failure.malformedMultipart) { try fields("--b1\r\nbroken header\r\n\r\n", "multipart/form-data; boundary=b1") }
+    }
+
+    @Test("form-urlencoded as Django's QueryDict: flat names, the last of a repeated name, malformed escapes kept")
+    func form() throws {
+        let values = try fields("user%5Bname%5D=a+b&x=1&x=2&bad=%ZZ", "application/x-www-form-urlencoded")
+        #expect(values == ["user[name]": .string("a b"), "x": .string("2"), "bad": .string("%ZZ")])
+    }
+}

@@ -82,48 +82,4 @@ public struct RequestFields: Sendable {
         }
         return values
     }
-
-    static func multipart(_ body: Data, contentType: String) throws(Failure) -> [String: Value] {
-        guard let boundaryParameter = contentType.split(separator: ";").dropFirst()
-            .map({ $0.trimmingCharacters(in: .whitespaces) })
-            .first(where: { $0.lowercased().hasPrefix("boundary=") })
-        else { throw .malformedMultipart }
-        var boundary = String(boundaryParameter.dropFirst("boundary=".count))
-        if boundary.hasPrefix("\""), boundary.hasSuffix("\""), boundary.count >= 2 { boundary = String(boundary.dropFirst().dropLast()) }
-        guard !boundary.isEmpty, boundary.utf8.count <= 200 else { throw .malformedMultipart }
-        let delimiter = Data("--\(boundary)".utf8)
-        var values: [String: Value] = [:]
-        var rest = body[...]
-        guard let first = rest.range(of: delimiter) else { throw .malformedMultipart }
-        rest = rest[first.upperBound...]
-        while true {
-            if rest.starts(with: Data("--".utf8)) { return values }
-            guard rest.starts(with: Data("\r\n".utf8)) else { throw .malformedMultipart }
-            rest = rest.dropFirst(2)
-            guard let next = rest.range(of: Data("\r\n".utf8) + delimiter) else { throw .malformedMultipart }
-            let part = rest[rest.startIndex..<next.lowerBound]
-            rest = rest[next.upperBound...]
-            guard let headerEnd = part.range(of: Data("\r\n\r\n".utf8)) else { throw .malformedMultipart }
-            let headers = String(decoding: part[part.startIndex..<headerEnd.lowerBound], as: UTF8.self)
-            let content = part[headerEnd.upperBound...]
-            guard let name = Self.fieldName(headers) else { throw .malformedMultipart }
-            // File parts are not fields (DRF puts them in request.FILES).
-            if headers.lowercased().contains("filename=") { continue }
-            values[name] = .string(String(decoding: content, as: UTF8.self))
-        }
-    }
-
-    static func fieldName(_ headers: String) -> String? {
-        for line in headers.components(separatedBy: "\r\n") where line.lowercased().hasPrefix("content-disposition:") {
-            for parameter in line.split(separator: ";").dropFirst() {
-                let trimmed = parameter.trimmingCharacters(in: .whitespaces)
-                if trimmed.lowercased().hasPrefix("name=") {
-                    var value = String(trimmed.dropFirst(5))
-                    if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
-                    return value
-                }
-            }
-        }
-        return nil
-    }
 }
