@@ -13,7 +13,7 @@ struct ArchitectureTests {
         "Primitives": [],
         "CommonPasswordList": [],
         "Domain": ["Primitives", "CommonPasswordList", "Crypto", "_CryptoExtras", "JWTKit"],
-        "Runtime": ["Primitives", "Hummingbird", "HTTPTypes", "Logging", "NIOCore", "NIOHTTP1", "NIOFoundationCompat", "ServiceLifecycle", "MultipartKit"],
+        "Runtime": ["Primitives", "Hummingbird", "HTTPTypes", "Logging", "NIOCore", "NIOHTTP1", "NIOFoundationCompat", "ServiceLifecycle", "MultipartKit", "Configuration"],
         "Store": ["Domain", "Primitives", "PostgresNIO", "NIOCore", "Crypto", "NIOSSL", "Logging", "ServiceLifecycle"],
         "Outbound": [
             "Domain", "Primitives", "AsyncHTTPClient", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOFoundationCompat", "Logging",

@@ -73,3 +73,29 @@ struct RequestFieldsTests {
         #expect(values == ["user[name]": .string("a b"), "x": .string("2"), "bad": .string("%ZZ")])
     }
 }
+
+@Suite("settings read through swift-configuration")
+struct EnvironmentReaderTests {
+    @Test("empty is unset; integers in range; booleans as swift-configuration reads them and on/off; errors name the setting, never its value")
+    func reads() throws {
+        let reader = EnvironmentReader([
+            "EMPTY": "", "PORT": "8081", "BIG": "99999", "WORDS": "eighty", "YES": "yes", "ON": "on", "OFF": "OFF", "MAYBE": "maybe",
+            "SECRET_KEY": "hunter2-hunter2",
+        ])
+        #expect(reader.string("EMPTY") == nil && reader.string("MISSING") == nil)
+        #expect(try reader.integer("PORT", default: 1, range: 0...65535) == 8081)
+        #expect(try reader.integer("MISSING", default: 7, range: 0...10) == 7)
+        for name in ["BIG", "WORDS"] {
+            #expect(throws: ConfigurationError.self) { try reader.integer(name, default: 1, range: 0...65535) }
+        }
+        #expect(try reader.bool("YES", default: false) && reader.bool("ON", default: false) && !reader.bool("OFF", default: true))
+        do {
+            _ = try reader.bool("MAYBE", default: false)
+            Issue.record("maybe is not a boolean")
+        } catch {
+            #expect(error.description == "Invalid configuration: MAYBE must be true or false")
+        }
+        #expect(reader.string("SECRET_KEY") == "hunter2-hunter2" && EnvironmentReader.secrets.contains("SECRET_KEY"))
+        #expect(throws: ConfigurationError.self) { try reader.required("EMPTY") }
+    }
+}

@@ -13,6 +13,8 @@ public final class ChildProcess {
     private let process: Process
     private let outputFile: URL
     private let output: FileHandle
+    /// Whether a test waited for the exit (then the status is the test's business).
+    private let waited = Mutex(false)
 
     /// The folder holding the package's built products (next to the test bundle).
     public static var productsDirectory: URL {
@@ -84,6 +86,7 @@ public final class ChildProcess {
 
     /// Waits for the process to end and returns its exit status.
     public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
+        waited.withLock { $0 = true }
         let deadline = ContinuousClock.now + timeout
         while process.isRunning {
             guard ContinuousClock.now < deadline else {
@@ -96,6 +99,12 @@ public final class ChildProcess {
     }
 
     deinit {
+        // A child that ended by itself while nobody waited for it (a crash in the middle of a test) says why: the
+        // test only sees its port stop answering.
+        if !waited.withLock({ $0 }), !process.isRunning, process.terminationReason == .uncaughtSignal || process.terminationStatus != 0 {
+            let tail = text.split(separator: "\n").suffix(40).joined(separator: "\n")
+            FileHandle.standardError.write(Data("child process \(process.processIdentifier) ended with \(process.terminationStatus) (\(process.terminationReason == .uncaughtSignal ? "signal" : "exit")); its last output:\n\(tail)\n".utf8))
+        }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         try? output.close()
         try? FileManager.default.removeItem(at: outputFile)

@@ -1,4 +1,5 @@
 public import Logging
+import Configuration
 
 /// The runtime's settings, read once from the environment at start-up.
 public struct RuntimeConfiguration: Sendable {
@@ -65,17 +66,31 @@ public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var description: String { "Invalid configuration: \(name) \(reason)" }
 }
 
-/// Typed reads from an environment dictionary; empty values count as unset.
+/// Typed reads of the settings, through swift-configuration's `ConfigReader` over the environment; empty values
+/// count as unset. Settings that hold secrets are marked so (``secrets``): swift-configuration redacts them wherever
+/// it reports an access, and a ``ConfigurationError`` names a setting, never its value.
 public struct EnvironmentReader: Sendable {
     /// The variables.
     public let environment: [String: String]
+    private let config: ConfigReader
+
+    /// The settings whose values are secrets.
+    public static let secrets: Set<String> = [
+        "DATABASE_URL", "DB_PASSWORD", "SECRET_KEY", "INTERNAL_API_TOKEN", "FIELD_ENCRYPTION_KEY", "FIELD_ENCRYPTION_KEYS",
+        "JWT_ES256_PRIVATE_KEY", "MAILGUN_API_KEY", "SENDGRID_API_KEY", "SLACK_WEBHOOK_URL", "SENTRY_DSN",
+    ]
 
     /// Wraps a dictionary.
-    public init(_ environment: [String: String]) { self.environment = environment }
+    public init(_ environment: [String: String]) {
+        self.environment = environment
+        self.config = ConfigReader(
+            provider: EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(Self.secrets))
+        )
+    }
 
     /// A non-empty string value.
     public func string(_ name: String) -> String? {
-        guard let value = environment[name], !value.isEmpty else { return nil }
+        guard let value = config.string(forKey: ConfigKey([name]), isSecret: Self.secrets.contains(name)), !value.isEmpty else { return nil }
         return value
     }
 
@@ -87,19 +102,21 @@ public struct EnvironmentReader: Sendable {
 
     /// An integer within `range`, or `default` when unset.
     public func integer(_ name: String, default value: Int, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-        guard let text = string(name) else { return value }
-        guard let parsed = Int(text), range.contains(parsed) else {
+        guard string(name) != nil else { return value }
+        guard let parsed = config.int(forKey: ConfigKey([name])), range.contains(parsed) else {
             throw ConfigurationError(name: name, reason: "must be an integer from \(range.lowerBound) to \(range.upperBound)")
         }
         return parsed
     }
 
-    /// A boolean (`true/false/1/0/yes/no/on/off`, any case), or `default` when unset.
+    /// A boolean (`true/false/1/0/yes/no`, any case, as swift-configuration reads them, and `on/off`), or `default`
+    /// when unset.
     public func bool(_ name: String, default value: Bool) throws(ConfigurationError) -> Bool {
         guard let text = string(name)?.lowercased() else { return value }
+        if let parsed = config.bool(forKey: ConfigKey([name])) { return parsed }
         switch text {
-        case "true", "1", "yes", "on": return true
-        case "false", "0", "no", "off": return false
+        case "on": return true
+        case "off": return false
         default: throw ConfigurationError(name: name, reason: "must be true or false")
         }
     }
