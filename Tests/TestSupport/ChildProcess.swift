@@ -102,7 +102,11 @@ public final class ChildProcess {
         // A child that ended by itself while nobody waited for it (a crash in the middle of a test) says why: the
         // test only sees its port stop answering.
         if !waited.withLock({ $0 }), !process.isRunning, process.terminationReason == .uncaughtSignal || process.terminationStatus != 0 {
-            let tail = text.split(separator: "\n").suffix(40).joined(separator: "\n")
+            let lines = text.split(separator: "\n")
+            // The trap's own message and the crashed thread's first frames, then the end of the output.
+            let cause = lines.enumerated().filter { $0.element.contains("Fatal error") || $0.element.contains("Crash") || $0.element.contains("precondition") }
+                .flatMap { lines[$0.offset..<min($0.offset + 12, lines.count)] }
+            let tail = (cause.prefix(40) + ["…"] + lines.suffix(20)).joined(separator: "\n")
             FileHandle.standardError.write(Data("child process \(process.processIdentifier) ended with \(process.terminationStatus) (\(process.terminationReason == .uncaughtSignal ? "signal" : "exit")); its last output:\n\(tail)\n".utf8))
         }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
