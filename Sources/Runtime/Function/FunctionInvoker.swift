@@ -39,7 +39,8 @@ public struct FunctionInvoker: Sendable {
     }
 
     /// The most body bytes a request for `path` may carry before it is read: the function's route limit (see
-    /// ``HTTPFunction/maxBodyBytes(method:path:)``), within `runtimeLimit`. The runtime's own routes take none.
+    /// ``HTTPFunction/maxBodyBytes(method:path:)``), within `runtimeLimit`; the runtime's own routes and paths no
+    /// function takes read ``Routes/unroutedBodyBytes`` at most.
     public func maxBodyBytes(method: HTTPRequest.Method, path: String, runtimeLimit: Int) -> Int {
         switch path {
         case "/health", "/ready", "/robots.txt", "/favicon.ico":
