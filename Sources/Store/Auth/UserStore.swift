@@ -5,6 +5,7 @@ public import PostgresNIO
 
 /// Reads and writes `users`. Every statement binds its values; nothing is concatenated into SQL.
 public enum UserStore {
+    /// The columns ``first(_:)`` decodes, in its order; every query that returns users selects exactly these.
     static let columns = "id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at"
 
     /// The user with exactly this username.
@@ -12,7 +13,7 @@ public enum UserStore {
         // Django caps usernames at 150 characters, and PostgreSQL text cannot hold NUL: no such user exists.
         guard username.utf8.count <= 150, !username.contains("\u{0}") else { return nil }
         let rows = try await connection.query(
-            "SELECT id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at FROM users WHERE username = \(username)",
+            "SELECT \(unescaped: columns) FROM users WHERE username = \(username)",
             logger: logger
         )
         return try await first(rows)
@@ -21,7 +22,7 @@ public enum UserStore {
     /// The user with this id.
     public static func find(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> User? {
         let rows = try await connection.query(
-            "SELECT id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at FROM users WHERE id = \(id)",
+            "SELECT \(unescaped: columns) FROM users WHERE id = \(id)",
             logger: logger
         )
         return try await first(rows)
@@ -41,7 +42,7 @@ public enum UserStore {
             """
             INSERT INTO users (username, email, password, is_staff, date_joined) VALUES (\(username), \(email), \(passwordHash), \(isStaff), \(now))
             ON CONFLICT (username) DO NOTHING
-            RETURNING id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at
+            RETURNING \(unescaped: columns)
             """,
             logger: logger
         )
@@ -81,7 +82,7 @@ public enum UserStore {
         let rows = try await connection.query(
             """
             UPDATE users SET is_active = \(active) WHERE username = \(username)
-            RETURNING id, username, email, password, is_active, is_staff, date_joined, last_login, sessions_revoked_at
+            RETURNING \(unescaped: columns)
             """,
             logger: logger
         )
