@@ -196,9 +196,6 @@ struct ConsumerProcessTests {
             // Six servers open their whole pool at start: small pools keep the test cluster (max_connections 200,
             // shared with every suite running beside this one) from running out of connections.
             "DB_POOL_SIZE": "3",
-            // Beside every other suite, connection attempts can be refused (too many clients); postgres-nio 1.33.2
-            // then crashes a pool whose minimum is above 1 on recovery (docs/configuration.md, DB_POOL_MIN).
-            "DB_POOL_MIN": "1",
         ]
     }
 

@@ -19,9 +19,6 @@ struct FaultTests {
         var environment = [
             "DATABASE_URL": url, "SECRET_KEY": testSecretKey, "PASSWORD_HASH_ITERATIONS": "1000", "PORT": "0", "HOST": "127.0.0.1",
             "LOG_LEVEL": "notice", "DB_ACQUIRE_TIMEOUT_MS": "500", "DB_CALL_TIMEOUT_MS": "5000", "INTERNAL_API_TOKEN": Self.token, "MAX_REQUEST_BODY_BYTES": "65536",
-            // postgres-nio 1.33.2 crashes a pool whose minimum is above 1 when it recovers from failed connection
-            // attempts under load (docs/configuration.md, DB_POOL_MIN): these tests stop PostgreSQL under load.
-            "DB_POOL_MIN": "1",
         ]
         environment.merge(extra) { _, new in new }
         return environment

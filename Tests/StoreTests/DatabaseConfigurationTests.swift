@@ -20,7 +20,7 @@ struct DatabaseConfigurationTests {
             try DatabaseConfiguration(environment: ["DB_NAME": "health", "DB_USER": "app", "DB_PASSWORD": "pw", "DB_HOST": "/cloudsql/p:r:i"])
         )
         #expect(fromVariables.endpoint == .unixSocket(directory: "/cloudsql/p:r:i", port: 5432))
-        #expect(try fromVariables.clientConfiguration().unixSocketPath == "/cloudsql/p:r:i/.s.PGSQL.5432")
+        #expect(try fromVariables.connectionConfiguration().unixSocketPath == "/cloudsql/p:r:i/.s.PGSQL.5432")
     }
 
     @Test("DB_* variables with sslmode require; DATABASE_URL wins; neither is nil")
@@ -47,20 +47,18 @@ struct DatabaseConfigurationTests {
     @Test("pool floor and keep-alive: defaults, overrides, and out-of-range values refused")
     func poolOptions() throws {
         let defaults = try #require(try DatabaseConfiguration(environment: ["DATABASE_URL": "postgres://a@x/y"]))
-        let options = try defaults.clientConfiguration().options
-        #expect(options.minimumConnections == 0 && options.keepAliveBehavior == nil)
+        #expect(defaults.poolLimits.minimum == 0 && defaults.poolLimits.maximum == 10 && defaults.poolLimits.keepAlive == nil)
         // Serving keeps the whole pool unless DB_POOL_MIN says otherwise; one-off commands keep none.
-        #expect(try defaults.serving.clientConfiguration().options.minimumConnections == 10)
+        #expect(defaults.serving.poolLimits.minimum == 10)
         let tuned = try #require(
             try DatabaseConfiguration(environment: [
                 "DATABASE_URL": "postgres://a@x/y", "DB_POOL_SIZE": "16", "DB_POOL_MIN": "4", "DB_KEEPALIVE_SECONDS": "45",
             ])
         )
-        let tunedOptions = try tuned.clientConfiguration().options
-        #expect(tunedOptions.minimumConnections == 4 && tunedOptions.maximumConnections == 16 && tunedOptions.keepAliveBehavior?.frequency == .seconds(45))
-        #expect(try tuned.serving.clientConfiguration().options.minimumConnections == 4)
+        #expect(tuned.poolLimits.minimum == 4 && tuned.poolLimits.maximum == 16 && tuned.poolLimits.keepAlive == .seconds(45))
+        #expect(tuned.serving.poolLimits.minimum == 4)
         let none = try #require(try DatabaseConfiguration(environment: ["DATABASE_URL": "postgres://a@x/y", "DB_POOL_MIN": "0"]))
-        #expect(try none.serving.clientConfiguration().options.minimumConnections == 0)
+        #expect(none.serving.poolLimits.minimum == 0)
         #expect(defaults.callTimeout == .seconds(30))
         for bad in [["DB_CALL_TIMEOUT_MS": "100"], ["DB_CALL_TIMEOUT_MS": "4000", "DB_ACQUIRE_TIMEOUT_MS": "5000"], ["DB_POOL_MIN": "17"], ["DB_POOL_MIN": "-1"], ["DB_KEEPALIVE_SECONDS": "x"], ["DB_KEEPALIVE_SECONDS": "99999"]] {
             #expect(throws: DatabaseConfigurationError.self) {
@@ -73,7 +71,8 @@ struct DatabaseConfigurationTests {
     func tls() throws {
         for mode in ["disable", "prefer", "require", "verify-ca", "verify-full"] {
             let configuration = try DatabaseConfiguration(url: "postgres://u@h/db?sslmode=\(mode)")
-            _ = try configuration.clientConfiguration()
+            let tls = try configuration.connectionConfiguration().tls
+            #expect(tls.isAllowed == (mode != "disable") && tls.isEnforced == !["disable", "prefer"].contains(mode))
         }
     }
 }

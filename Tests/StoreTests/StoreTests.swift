@@ -18,7 +18,7 @@ struct StoreTests {
         try await TestDatabase.with(suite: "store-admin") { _ in
             let adminDatabase = try Database(configuration: admin, logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await adminDatabase.client.run() }
+                group.addTask { await adminDatabase.run() }
                 try await adminDatabase.withConnection { connection in
                     try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: logger)
                 }
@@ -27,7 +27,7 @@ struct StoreTests {
         }
         let fresh = try Database(configuration: admin.with(database: name), logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await fresh.client.run() }
+            group.addTask { await fresh.run() }
             let applied = try await withThrowingTaskGroup(of: [Int].self) { racers in
                 for _ in 0..<6 { racers.addTask { try await Migrator(database: fresh, logger: logger).migrate() } }
                 var all: [[Int]] = []
@@ -80,7 +80,7 @@ struct StoreTests {
         let configuration = DatabaseConfiguration(endpoint: .tcp(host: "127.0.0.1", port: port), username: "x", database: "x", sslMode: .disable)
         let database = try Database(configuration: configuration, logger: logger, acquireTimeout: .milliseconds(500))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.client.run() }
+            group.addTask { await database.run() }
             let started = ContinuousClock.now
             await #expect(throws: StoreError.unavailable) {
                 try await database.withTransaction { connection in try await connection.query("SELECT 1", logger: logger) }
@@ -100,7 +100,7 @@ struct StoreTests {
         let database = try Database(configuration: configuration, logger: logger, acquireTimeout: .seconds(2), callTimeout: .seconds(3))
         let logger = self.logger
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.client.run() }
+            group.addTask { await database.run() }
             let started = ContinuousClock.now
             await #expect(throws: StoreError.unavailable) {
                 try await database.withConnection { connection in try await connection.query("SELECT pg_sleep(6)", logger: logger) }
@@ -127,7 +127,7 @@ struct StoreTests {
         let stuck = Locked<CheckedContinuation<Void, Never>?>(nil)
         let logger = self.logger
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.client.run() }
+            group.addTask { await database.run() }
             // A connection first, so that the call below is leased well inside its acquire deadline.
             try await database.withConnection { connection in try await connection.query("SELECT 1", logger: logger) }
             let started = ContinuousClock.now

@@ -18,7 +18,7 @@ public enum TestDatabase {
         let database = try Database(configuration: configuration, logger: quietLogger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
-                await database.client.run()
+                await database.run()
                 return nil
             }
             defer { group.cancelAll() }
@@ -99,7 +99,7 @@ actor TestCluster {
     private static func run<T: Sendable>(_ database: Database, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
-                await database.client.run()
+                await database.run()
                 return nil
             }
             defer { group.cancelAll() }

@@ -33,7 +33,7 @@ struct Migrate: AsyncParsableCommand {
     static func running<T: Sendable>(_ database: Database, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
-                await database.client.run()
+                await database.run()
                 return nil
             }
             defer { group.cancelAll() }

@@ -10,8 +10,8 @@ import ServiceLifecycle
 /// ``StoreError/unavailable`` (a 503) quickly instead of hanging, and the pool reconnects by itself when the
 /// server returns. Errors that mean "the server is gone" become ``StoreError/unavailable`` too.
 public struct Database: Sendable {
-    /// The underlying client; run it as a service (``service``).
-    public let client: PostgresClient
+    /// The connections; run the pool as a service (``service``).
+    public let pool: PostgresPool
     /// How long a caller waits for a connection before it is told the store is unavailable.
     public let acquireTimeout: Duration
     /// How long a whole call may take before its caller is told the store is unavailable (nil: no bound).
@@ -22,22 +22,28 @@ public struct Database: Sendable {
     /// of connections (a serving instance's whole pool by default) and the rest as queries ask. `callTimeout` bounds whole
     /// calls (the server passes `DB_CALL_TIMEOUT_MS`; commands such as `migrate` leave long statements unbounded).
     public init(configuration: DatabaseConfiguration, logger: Logger, acquireTimeout: Duration? = nil, callTimeout: Duration? = nil) throws {
-        self.client = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: logger)
+        let connection = try configuration.connectionConfiguration()
+        self.pool = PostgresPool(limits: configuration.poolLimits, logger: logger) { id, logger in
+            try await PostgresConnection.connect(configuration: connection, id: id, logger: logger)
+        }
         self.acquireTimeout = acquireTimeout ?? configuration.acquireTimeout
         self.callTimeout = callTimeout
         self.logger = logger
     }
 
     /// The long-lived service that owns the pool's connections. Add it to the service group before the server.
-    public var service: some Service { client }
+    public var service: some Service { pool }
+
+    /// Runs the pool until cancelled (for one-off commands and tests outside a service group).
+    public func run() async { await pool.run() }
 
     /// Runs `body` on one leased connection.
     public func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let client = self.client
+        let pool = self.pool
         return try await guarded { lease in
-            try await Self.onOpenConnection(of: client, lease: lease, body)
+            try await Self.onOpenConnection(of: pool, lease: lease, body)
         }
     }
 
@@ -45,24 +51,24 @@ public struct Database: Sendable {
     public func withTransaction<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let client = self.client
+        let pool = self.pool
         let logger = self.logger
         return try await guarded { lease in
-            try await Self.onOpenConnection(of: client, lease: lease) { connection in
+            try await Self.onOpenConnection(of: pool, lease: lease) { connection in
                 try await connection.withTransaction(logger: logger) { try await body($0) }
             }
         }
     }
 
-    /// Leases a connection that is still open and runs `body` on it. The pool can hand out a connection that has
-    /// just closed (PostgreSQL went away, or a call past its deadline closed it) before it hears of the close: such
-    /// a connection is given back and another asked for, until the acquire deadline cancels the wait.
+    /// Leases a connection that is still open and runs `body` on it. A connection can close between the pool's
+    /// check and the lease (PostgreSQL went away): such a connection is given back, which drops it, and another
+    /// asked for, until the acquire deadline cancels the wait.
     private static func onOpenConnection<Result: Sendable>(
-        of client: PostgresClient, lease: CallLease<Result>, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+        of pool: PostgresPool, lease: CallLease<Result>, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         while true {
             do {
-                return try await client.withConnection { connection in
+                return try await pool.withConnection { connection in
                     guard !connection.isClosed else { throw ClosedConnection() }
                     try lease.set(connection)
                     return try await body(connection)
@@ -75,11 +81,11 @@ public struct Database: Sendable {
 
     /// True when `SELECT 1` answers within `timeout` (waiting for a connection included).
     public func ping(timeout: Duration = .seconds(2)) async -> Bool {
-        let client = self.client
+        let pool = self.pool
         let logger = self.logger
         do {
             return try await guarded(acquireTimeout: timeout, callTimeout: timeout) { lease in
-                try await Self.onOpenConnection(of: client, lease: lease) { connection in
+                try await Self.onOpenConnection(of: pool, lease: lease) { connection in
                     try await connection.query("SELECT 1", logger: logger)
                     return true
                 }
@@ -99,8 +105,8 @@ public struct Database: Sendable {
     /// Runs `operation` in a task of its own and answers from whichever ends first: the operation, or a deadline.
     ///
     /// When no connection was leased by `acquireTimeout`, the caller gets ``StoreError/unavailable`` and the
-    /// operation is cancelled, whose wait in the pool's queue ends at once (postgres-nio honours cancellation there;
-    /// should the pool still hand it a connection, the work does not run). Once leased, the work is not cut off unless
+    /// operation is cancelled, whose wait in the pool's line ends at once (should the pool still hand it a
+    /// connection, the work does not run). Once leased, the work is not cut off unless
     /// it outlives `callTimeout`: then its connection is closed and the caller gets ``StoreError/unavailable``
     /// without waiting for the operation, which may never end (``CallLease``). The pool opens a new connection in its
     /// place. A cancelled caller cancels the operation and waits for it (or for a deadline).
@@ -117,7 +123,7 @@ public struct Database: Sendable {
                 lease.answer(.failure(error))
             }
         }
-        let loop = PostgresClient.defaultEventLoopGroup.any()
+        let loop = PostgresConnection.defaultEventLoopGroup.any()
         let acquireDeadline = loop.scheduleTask(deadline: started + .nanoseconds(acquireTimeout.wholeNanoseconds)) {
             guard lease.expireUnlessLeased() == nil else { return }
             logger.warning("database unavailable", metadata: ["error_type": "acquire_timeout"])

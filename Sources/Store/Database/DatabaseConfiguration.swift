@@ -46,13 +46,13 @@ public struct DatabaseConfiguration: Sendable, Equatable {
     /// 30000); used by `functions serve`.
     public var callTimeout: Duration = .seconds(30)
     /// Connections kept open even when idle (`DB_POOL_MIN`); nil when unset, which ``serving`` reads as all of
-    /// `DB_POOL_SIZE` and one-off commands as none. Connections above it close after 60 s idle, and the pool arms an
-    /// idle timer (three tasks and a sleep) every time such a connection is returned, so a serving instance keeps
-    /// its whole pool by default, as Google's Cloud SQL samples configure theirs (minimum = maximum).
+    /// `DB_POOL_SIZE` and one-off commands as none. Connections above it close after 60 s idle. A serving instance
+    /// keeps its whole pool by default, as Google's Cloud SQL samples configure theirs (minimum = maximum), so a
+    /// request after a quiet minute does not pay for a connection.
     public var minimumConnections: Int?
     /// How often an idle connection is checked with `SELECT 1` (`DB_KEEPALIVE_SECONDS`; 0, the default, turns it
-    /// off). Off, no timer is armed each time a connection is returned; worth setting only where a proxy or firewall
-    /// drops quiet connections (a connection PostgreSQL closes is noticed and replaced without it).
+    /// off); worth setting only where a proxy or firewall drops quiet connections (a connection PostgreSQL closes is
+    /// noticed and replaced without it).
     public var keepAlive: Duration? = nil
 
     /// Creates a configuration.
@@ -160,9 +160,9 @@ public struct DatabaseConfiguration: Sendable, Equatable {
         return mode
     }
 
-    /// The postgres-nio client configuration.
-    public func clientConfiguration() throws -> PostgresClient.Configuration {
-        var configuration: PostgresClient.Configuration
+    /// How one connection is opened (postgres-nio's connection configuration).
+    public func connectionConfiguration() throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
         switch endpoint {
         case .unixSocket(let directory, let port):
             configuration = .init(
@@ -174,31 +174,33 @@ public struct DatabaseConfiguration: Sendable, Equatable {
         case .tcp(let host, let port):
             configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: try tls())
         }
-        configuration.options.maximumConnections = maximumConnections
         configuration.options.connectTimeout = .seconds(5)
-        configuration.options.connectionIdleTimeout = .seconds(60)
-        configuration.options.minimumConnections = minimumConnections ?? 0
-        configuration.options.keepAliveBehavior = keepAlive.map { .init(frequency: $0) }
         return configuration
     }
 
-    private func tls() throws -> PostgresClient.Configuration.TLS {
+    /// How many connections the pool keeps: `minimumConnections` (none when unset) to `maximumConnections`,
+    /// connections above the minimum closed after 60 s idle.
+    public var poolLimits: PostgresPool.Limits {
+        .init(maximum: maximumConnections, minimum: minimumConnections ?? 0, idleTimeout: .seconds(60), keepAlive: keepAlive)
+    }
+
+    private func tls() throws -> PostgresConnection.Configuration.TLS {
         var tls = TLSConfiguration.makeClientConfiguration()
         switch sslMode {
         case .disable:
             return .disable
         case .prefer:
             tls.certificateVerification = .none
-            return .prefer(tls)
+            return .prefer(try NIOSSLContext(configuration: tls))
         case .require:
             tls.certificateVerification = .none
-            return .require(tls)
+            return .require(try NIOSSLContext(configuration: tls))
         case .verifyCA, .verifyFull:
             tls.certificateVerification = sslMode == .verifyFull ? .fullVerification : .noHostnameVerification
             if let sslRootCertificate {
                 tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(sslRootCertificate))
             }
-            return .require(tls)
+            return .require(try NIOSSLContext(configuration: tls))
         }
     }
 
