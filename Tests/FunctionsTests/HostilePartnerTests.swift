@@ -133,7 +133,7 @@ struct HostilePartnerTests {
                     #expect(took < budget + .seconds(1), "\(report) took \(took)")
                 }
                 let healthy = sink.requests.filter { $0.path == "/fine" }.compactMap { $0.headers["webhook-id"] }
-                #expect(healthy.count == 200 && Set(healthy).count == 200)
+                #expect(healthy.count == 200 && Set(healthy).count == 200, "\(healthy.count) requests, \(Set(healthy).count) ids")
                 let rows = try await recorded(harness, endpoint: trickle).filter { $0.2 != "lease_expired" }
                 #expect(rows.allSatisfy { $0.2 == "timeout" })
                 #expect(Set(rows.map { "\($0.0)#\($0.1)" }).count == rows.count)
@@ -143,7 +143,8 @@ struct HostilePartnerTests {
                 for row in rows { attempts[row.0, default: 0] += 1 }
                 #expect(requests == attempts)
                 #expect(!rows.isEmpty)
-                #expect(try await harness.attempts(endpoint: fine).allSatisfy { $0.1 == 200 })
+                let fineAttempts = try await harness.attempts(endpoint: fine)
+                #expect(fineAttempts.allSatisfy { $0.1 == 200 }, "\(fineAttempts.filter { $0.1 != 200 })")
                 #expect(try await stuck(harness) == 0)
             }
         }

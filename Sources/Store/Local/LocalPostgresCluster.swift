@@ -51,7 +51,10 @@ public struct LocalPostgresCluster: Sendable {
             return configuration(port: port)
         }
         let port = try requestedPort ?? Self.freePort()
-        var options = "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=200"
+        // A test run shares one cluster among every suite and the serving processes they start (each keeps its
+        // whole pool open), so it gets more connections than a local runner needs.
+        let connections = ephemeral ? 600 : 200
+        var options = "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c max_connections=\(connections)"
         if ephemeral { options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off" }
         try server("pg_ctl", ["-D", dataDirectory.path, "-l", logFile.path, "-o", options, "-w", "-t", "60", "start"])
         return configuration(port: port)
