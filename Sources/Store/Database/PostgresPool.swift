@@ -78,8 +78,6 @@ public final class PostgresPool: Service, Sendable {
         var failures = 0
         /// Callers waiting for a connection, first come first served.
         var waiters: [Waiter] = []
-        /// Waiters cancelled before they were queued.
-        var cancelledEarly: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
         var nextConnection = 0
 
@@ -165,7 +163,9 @@ public final class PostgresPool: Service, Sendable {
                     case queued(connects: Int)
                 }
                 let answer = state.withLock { state -> Answer in
-                    if state.cancelledEarly.remove(id) != nil { return .failure(CancellationError()) }
+                    // Cancelled before it could queue: the handler below found nothing to remove. (Cancelled after,
+                    // the handler finds it queued: it takes the lock after the flag is set.)
+                    if Task.isCancelled { return .failure(CancellationError()) }
                     guard case .running = state.phase else { return .failure(StoreError.unavailable) }
                     if let connection = takeIdle(in: &state) { return .connection(connection) }
                     state.waiters.append(Waiter(id: id, caller: caller))
@@ -179,11 +179,7 @@ public final class PostgresPool: Service, Sendable {
             }
         } onCancel: {
             let waiter = state.withLock { state -> Waiter? in
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else {
-                    state.cancelledEarly.insert(id)
-                    return nil
-                }
-                return state.waiters.remove(at: index)
+                state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0) }
             }
             waiter?.caller.resume(throwing: CancellationError())
         }
