@@ -72,7 +72,11 @@ struct FaultTests {
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(800))
+            // Writes accepted before the stop (a fixed wait saw only three under the whole suite's load).
+            let warming = ContinuousClock.now + .seconds(30)
+            while accepted.withLock({ $0.count }) < 10 && ContinuousClock.now < warming {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             try cluster.stop()
             try await Task.sleep(for: .milliseconds(1500))
             let ready = try await HTTPTestClient.send(port: port, path: "/ready")

@@ -7,7 +7,7 @@ import Primitives
 import Store
 
 /// `webhook-dispatch`'s rules: publish an event as one message and one delivery per subscribed endpoint in a
-/// single transaction, and drain due deliveries with bounded concurrency, retries and a full attempt record.
+/// single statement, and drain due deliveries with bounded concurrency, retries and a full attempt record.
 public struct WebhookDispatcher: Sendable {
     /// What a publish stored (the first publish's again for a repeated idempotency key).
     public struct Published: Sendable, Equatable, Codable {
@@ -51,7 +51,7 @@ public struct WebhookDispatcher: Sendable {
     // MARK: Publish
 
     /// Stores `{type, timestamp, data, metadata: {request_id}}` and a delivery per enabled, subscribed endpoint in
-    /// one transaction, reading only routing data (ids, filters, enabled: no secret is opened). With a first-attempt
+    /// one statement (``PublishStatement``), reading only routing data (ids, filters, enabled: no secret is opened). With a first-attempt
     /// budget the new deliveries are stored already claimed by this call and attempted at once, within the budget,
     /// before it answers; whatever did not succeed is left to drains on the schedule. A repeated idempotency key
     /// stores and sends nothing and answers the first publish.
@@ -67,45 +67,28 @@ public struct WebhookDispatcher: Sendable {
         let sealed = try encryption.sealPayload(payload)
         let endpoints = self.endpoints
         let first = FirstAttempts.make(settings, now: now)
-        let (published, deliveries) = try await database.withTransaction { connection -> (Published, [(UUID, UUID)]) in
-            if let key, let earlier = try await Self.existing(key: key, on: connection, logger: logger) {
-                return (earlier, [])
+        let statement = PublishStatement(
+            id: id, type: type, payload: sealed.data, payloadEncrypted: sealed.encrypted, idempotencyKey: key, requestID: requestID, now: now,
+            claimToken: first?.token, claimedUntil: first?.claimedUntil, shard: Counters.randomShard()
+        )
+        let (published, deliveries, opened) = try await database.withConnection {
+            connection -> (Published, [(UUID, UUID)], [UUID: Result<WebhookEndpoint, DeliveryFailure>]?) in
+            var stored: PublishStatement.Row = (false, [], [])
+            for try await row in try await connection.execute(statement, logger: logger) { stored = row }
+            guard stored.fresh else {
+                // A repeated key: the first publish's answer, read with a fresh snapshot so a concurrent first is seen.
+                // Gone since (purged): unavailable, and the caller's retry with its key publishes anew.
+                guard let key, let earlier = try await Self.existing(key: key, on: connection, logger: logger) else { throw StoreError.unavailable }
+                return (earlier, [], nil)
             }
-            let subscribed = try await endpoints.subscribers(to: type, on: connection, logger: logger)
-            let published = Published(id: id, deliveries: subscribed.count)
-            let body = String(decoding: try JSONEncoder.stable.encode(published), as: UTF8.self)
-            let inserted = try await connection.query(
-                """
-                INSERT INTO webhook_messages (id, event_type, payload, payload_encrypted, idempotency_key, response, request_id, created_at)
-                VALUES (\(id), \(type), \(sealed.data), \(sealed.encrypted), \(key), \(body), \(requestID), \(now))
-                ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
-                """,
-                logger: logger
-            )
-            var fresh = false
-            for try await _ in inserted { fresh = true }
-            if !fresh, let key, let earlier = try await Self.existing(key: key, on: connection, logger: logger) {
-                return (earlier, [])
-            }
-            let deliveries = subscribed.map { (UUID.random(), $0) }
-            if !deliveries.isEmpty {
-                // Claimed by this call when it makes first attempts (attempt 1 under its token), else due now.
-                try await connection.query(
-                    """
-                    INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, next_attempt_at, created_at, attempts, claim_token, claimed_until)
-                    SELECT delivery, \(id), endpoint, 'pending', \(now), \(now), \(first == nil ? 0 : 1), \(first?.token),
-                        \(first?.claimedUntil)
-                    FROM unnest(\(deliveries.map(\.0))::uuid[], \(deliveries.map(\.1))::uuid[]) AS d (delivery, endpoint)
-                    """,
-                    logger: logger
-                )
-            }
-            try await Counters.increment("webhook_messages_total", labels: [:], on: connection, logger: logger)
-            try await Counters.increment("webhook_deliveries_created_total", by: Int64(deliveries.count), on: connection, logger: logger)
-            return (published, deliveries)
+            let deliveries = Array(zip(stored.deliveries, stored.endpoints))
+            // What the first attempts need, on the same connection; stored already, so a failure here only leaves
+            // them to the drain (attemptFirst reads them again).
+            let opened = first == nil || deliveries.isEmpty ? nil : try? await endpoints.forSending(ids: stored.endpoints, on: connection, logger: logger)
+            return (Published(id: id, deliveries: deliveries.count), deliveries, opened)
         }
         guard let first, !deliveries.isEmpty else { return published }
-        await attemptFirst(deliveries, messageID: id, payload: sealed, claim: first, logger: logger)
+        await attemptFirst(deliveries, messageID: id, payload: sealed, claim: first, endpoints: opened, logger: logger)
         return published
     }
 
@@ -136,12 +119,18 @@ public struct WebhookDispatcher: Sendable {
     /// `claim`, within the first-attempt budget; whatever did not succeed is left to drains on the schedule. Never
     /// throws: the deliveries are stored, and a failure here only gives them back, due now.
     func attemptFirst(
-        _ deliveries: [(UUID, UUID)], messageID: UUID, payload sealed: (data: Data, encrypted: Bool), claim: FirstAttempts, logger: Logger
+        _ deliveries: [(UUID, UUID)], messageID: UUID, payload sealed: (data: Data, encrypted: Bool), claim: FirstAttempts,
+        endpoints read: [UUID: Result<WebhookEndpoint, DeliveryFailure>]? = nil, logger: Logger
     ) async {
         let endpoints = self.endpoints
         do {
-            let opened = try await database.withConnection { connection in
-                try await endpoints.forSending(ids: deliveries.map(\.1), on: connection, logger: logger)
+            let opened: [UUID: Result<WebhookEndpoint, DeliveryFailure>]
+            if let read {
+                opened = read
+            } else {
+                opened = try await database.withConnection { connection in
+                    try await endpoints.forSending(ids: deliveries.map(\.1), on: connection, logger: logger)
+                }
             }
             let claims = deliveries.compactMap { delivery, endpoint -> DeliveryQueue.Claim? in
                 guard let found = opened[endpoint] else { return nil }  // deleted since: the claim lapses harmlessly

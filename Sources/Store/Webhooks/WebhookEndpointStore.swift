@@ -46,20 +46,6 @@ public struct WebhookEndpointStore: Sendable {
         return try await decode(rows)
     }
 
-    /// The ids of the enabled subscribers of published events whose filters take `type`: routing data only (no
-    /// secret is read or opened, so a row whose secret cannot be opened does not stop a publish). Consumers of
-    /// received events are never among them.
-    public func subscribers(to type: String, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
-        let rows = try await connection.query(
-            "SELECT id, event_types FROM webhook_endpoints WHERE enabled AND source_id IS NULL ORDER BY created_at, id", logger: logger
-        )
-        var ids: [UUID] = []
-        for try await (id, filters) in rows.decode((UUID, [String]).self) where EventTypeFilter.matches(type, filters: filters) {
-            ids.append(id)
-        }
-        return ids
-    }
-
     /// The enabled consumers of source `sourceID` whose filters take `type` (`*` takes untyped events too): the
     /// same rule the receive statement applies.
     public func consumers(of sourceID: Int64, type: String?, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
