@@ -223,7 +223,8 @@ struct WebhookDispatchTests {
                 let (byIP, _) = try await harness.addEndpoint(url: base + "/y", types: ["s.s"])
                 let (metadata, _) = try await harness.addEndpoint(url: "http://169.254.169.254/computeMetadata/v1/", types: ["s.s"])
                 let (mapped, _) = try await harness.addEndpoint(url: "http://[::ffff:127.0.0.1]:\(port)/z", types: ["s.s"])
-                _ = await harness.publish(#"{"type":"s.s","data":1}"#)
+                let published = await harness.publish(#"{"type":"s.s","data":1}"#)
+                #expect(published.status == .accepted, "\(published.status) \(published.text)")
                 _ = try await harness.drain()
                 #expect(sink.requests.isEmpty)
                 for endpoint in [byName, byIP, metadata, mapped] {
