@@ -21,6 +21,31 @@ struct FernetTests {
         #expect(try fernet.encrypt("round trip") != random)
     }
 
+    @Test("several keys work as Python's MultiFernet: the first encrypts, each decrypts, rotate()'s output opens")
+    func multiFernet() throws {
+        let newer = "lJnyT5AtBInx2qUGz_3Fl2fXTYRZkwddZPHiwV_9oXw="
+        // Fernet(older).encrypt_at_time(b"stored under the old key", 1700000000), then
+        // MultiFernet([Fernet(newer), Fernet(older)]).rotate(that token), with cryptography 48.
+        let underOlder = "gAAAAABlU_EAYre-gMCMXDD6gMm-QlRFttCey8R_CMyGqg1AiTNZ-CttE0YWCZmDMEdmDJripZNpGXpnjrvy-AVYdcgLvB4ahx6ALEBfzvfqyRn_VX44CIg="
+        let rotated = "gAAAAABlU_EAeLhoaYkfSf0Jmyusw_GcJ6nTC13H884dd3LTu1OAm8Fxk-3WIfasFafYUeelNWdUpuHLQrapanneaoipaKCLqYRQlxojxPXEjOtUhR-DY7o="
+        let both = try FieldEncryption(keys: [newer, Self.key], realDataMode: true)
+        #expect(try both.openSecret(underOlder, encrypted: true) == "stored under the old key")
+        #expect(try both.openSecret(rotated, encrypted: true) == "stored under the old key")
+        #expect(try Fernet(key: newer).decryptString(rotated) == "stored under the old key")
+        // The first key encrypts: the newer alone opens what is sealed now, the older alone does not.
+        let sealed = try both.sealSecret("a new secret")
+        #expect(try Fernet(key: newer).decryptString(sealed.text) == "a new secret")
+        #expect(throws: Fernet.Failure.invalidToken) { try Fernet(key: Self.key).decryptString(sealed.text) }
+        let payload = try both.sealPayload(Data("{}".utf8))
+        let opened = try FieldEncryption(keys: [newer], realDataMode: true).openPayload(payload.data, encrypted: true)
+        #expect(payload.encrypted && opened == Data("{}".utf8))
+        // Under neither key: refused, not mistaken for another.
+        let stranger = try FieldEncryption(keys: [Fernet.generateKey()], realDataMode: true)
+        #expect(throws: Fernet.Failure.invalidToken) { try stranger.openSecret(underOlder, encrypted: true) }
+        #expect(throws: Fernet.Failure.invalidKey) { try FieldEncryption(keys: [newer, "short"], realDataMode: false) }
+        #expect(throws: Fernet.Failure.invalidKey) { try FieldEncryption(keys: [], realDataMode: true) }
+    }
+
     @Test("tampered tokens, other keys and bad keys are refused")
     func refusals() throws {
         let fernet = try Fernet(key: Self.key)

@@ -122,6 +122,18 @@ struct RealDataGuardTests {
                 "MAILGUN_API_KEY": "k", "MAILGUN_DOMAIN": "mg.example.org",
             ])
         }
+        // FIELD_ENCRYPTION_KEYS: newest first, each a Fernet key; not beside FIELD_ENCRYPTION_KEY.
+        let mailgun = ["EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend", "MAILGUN_API_KEY": "k", "MAILGUN_DOMAIN": "mg.example.org"]
+        let newer = Fernet.generateKey()
+        let rotating = try? AppConfiguration(
+            environment: mailgun.merging(["REAL_DATA_MODE": "true", "FIELD_ENCRYPTION_KEYS": "\(newer), \(WebhookHarness.fernetKey)"]) { $1 }
+        )
+        let sealed = try? rotating?.encryption.sealSecret("s").text
+        #expect(sealed.flatMap { try? Fernet(key: newer).decryptString($0) } == "s")
+        for bad in [["FIELD_ENCRYPTION_KEYS": "\(newer),short"], ["FIELD_ENCRYPTION_KEYS": newer, "FIELD_ENCRYPTION_KEY": newer]] {
+            let error = #expect(throws: ConfigurationError.self) { try AppConfiguration(environment: mailgun.merging(bad) { $1 }) }
+            #expect(error.map { "\($0)" }?.contains(newer) == false)
+        }
         #expect(throws: ConfigurationError.self) { try AppConfiguration(environment: ["SENTRY_DSN": "not a dsn"]) }
         #expect(throws: ConfigurationError.self) { try AppConfiguration(environment: ["EMAIL_BACKEND": "sendgrid"]) }
         #expect(throws: ConfigurationError.self) { try AppConfiguration(environment: ["SLACK_ENABLED": "true"]) }

@@ -1,27 +1,47 @@
 import Foundation
 
-/// Encryption of stored fields with `FIELD_ENCRYPTION_KEY` (Fernet), as the original system did it.
+/// Encryption of stored fields with `FIELD_ENCRYPTION_KEYS` / `FIELD_ENCRYPTION_KEY` (Fernet), as the original
+/// system did it.
 ///
 /// Secrets are always encrypted when a key is set; payloads only when `REAL_DATA_MODE=true`. Rows say
-/// whether they are encrypted, so turning the key on does not strand older rows.
+/// whether they are encrypted, so turning the key on does not strand older rows. Several keys work as Python's
+/// `MultiFernet`: the first (newest) encrypts, every one decrypts, so a new key can be put first while rows
+/// under the older ones are still read.
 public struct FieldEncryption: Sendable {
-    private let fernet: Fernet?
+    /// Newest first; empty without a key.
+    private let fernets: [Fernet]
+    private var fernet: Fernet? { fernets.first }
     /// Whether payloads (health data) are encrypted too.
     public let encryptPayloads: Bool
 
     /// Plain storage (development without a key).
-    public static let none = FieldEncryption(fernet: nil, encryptPayloads: false)
+    public static let none = FieldEncryption(fernets: [], encryptPayloads: false)
 
     /// From the settings; `REAL_DATA_MODE` without a key is refused (the caller reports it at start-up).
     public init(key: String?, realDataMode: Bool) throws(Fernet.Failure) {
-        let fernet = try key.map { (key: String) throws(Fernet.Failure) -> Fernet in try Fernet(key: key) }
-        guard fernet != nil || !realDataMode else { throw .invalidKey }
-        self.init(fernet: fernet, encryptPayloads: realDataMode)
+        try self.init(keys: key.map { [$0] } ?? [], realDataMode: realDataMode)
     }
 
-    init(fernet: Fernet?, encryptPayloads: Bool) {
-        self.fernet = fernet
+    /// From several keys, newest first (`FIELD_ENCRYPTION_KEYS`): the first encrypts, all decrypt.
+    public init(keys: [String], realDataMode: Bool) throws(Fernet.Failure) {
+        var fernets: [Fernet] = []
+        for key in keys { fernets.append(try Fernet(key: key)) }
+        guard !fernets.isEmpty || !realDataMode else { throw .invalidKey }
+        self.init(fernets: fernets, encryptPayloads: realDataMode)
+    }
+
+    init(fernets: [Fernet], encryptPayloads: Bool) {
+        self.fernets = fernets
         self.encryptPayloads = encryptPayloads
+    }
+
+    /// Opens `token` with the first key it was made with (`MultiFernet.decrypt`).
+    private func decrypt(_ token: String) throws(Fernet.Failure) -> Data {
+        guard !fernets.isEmpty else { throw .invalidKey }
+        for fernet in fernets {
+            if let data = try? fernet.decrypt(token) { return data }
+        }
+        throw .invalidToken
     }
 
     /// A secret as stored: encrypted whenever a key is set.
@@ -33,8 +53,8 @@ public struct FieldEncryption: Sendable {
     /// A stored secret in clear.
     public func openSecret(_ text: String, encrypted: Bool) throws -> String {
         guard encrypted else { return text }
-        guard let fernet else { throw Fernet.Failure.invalidKey }
-        return try fernet.decryptString(text)
+        guard let text = String(data: try decrypt(text), encoding: .utf8) else { throw Fernet.Failure.invalidToken }
+        return text
     }
 
     /// A payload as stored: a Fernet token in real-data mode, the bytes otherwise.
@@ -46,7 +66,6 @@ public struct FieldEncryption: Sendable {
     /// A stored payload in clear.
     public func openPayload(_ data: Data, encrypted: Bool) throws -> Data {
         guard encrypted else { return data }
-        guard let fernet else { throw Fernet.Failure.invalidKey }
-        return try fernet.decrypt(String(decoding: data, as: UTF8.self))
+        return try decrypt(String(decoding: data, as: UTF8.self))
     }
 }

@@ -92,13 +92,23 @@ struct AppConfiguration: Sendable {
             self.acceptHS256Until = nil
         }
         let realDataMode = try reader.bool("REAL_DATA_MODE", default: false)
+        // FIELD_ENCRYPTION_KEYS: comma-separated, newest first (the first encrypts, all decrypt, as MultiFernet);
+        // FIELD_ENCRYPTION_KEY: one key. Both at once would leave which one encrypts to guesswork.
+        let single = reader.string("FIELD_ENCRYPTION_KEY")
+        let list = reader.string("FIELD_ENCRYPTION_KEYS").map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if single != nil, list != nil {
+            throw ConfigurationError(name: "FIELD_ENCRYPTION_KEYS", reason: "and FIELD_ENCRYPTION_KEY are both set; set one (the list, newest first)")
+        }
+        let name = list == nil ? "FIELD_ENCRYPTION_KEY" : "FIELD_ENCRYPTION_KEYS"
+        let keys = list ?? single.map { [$0] } ?? []
         do {
-            self.encryption = try FieldEncryption(key: reader.string("FIELD_ENCRYPTION_KEY"), realDataMode: realDataMode)
+            self.encryption = try FieldEncryption(keys: keys, realDataMode: realDataMode)
         } catch {
             throw ConfigurationError(
-                name: "FIELD_ENCRYPTION_KEY",
-                reason: realDataMode && reader.string("FIELD_ENCRYPTION_KEY") == nil
-                    ? "is required when REAL_DATA_MODE=true" : "must be a Fernet key (32 bytes, URL-safe base64)"
+                name: name,
+                reason: realDataMode && keys.isEmpty
+                    ? "is required when REAL_DATA_MODE=true"
+                    : list == nil ? "must be a Fernet key (32 bytes, URL-safe base64)" : "must be Fernet keys (32 bytes, URL-safe base64), comma-separated, newest first"
             )
         }
         var webhooks = WebhookSettings()
