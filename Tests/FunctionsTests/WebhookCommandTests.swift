@@ -10,13 +10,15 @@ import TestSupport
 
 @Suite("functions sources / endpoints / deliveries commands", .serialized)
 struct WebhookCommandTests {
-    func run(_ arguments: [String], input: String = "", configuration: DatabaseConfiguration) async throws -> (Int32, String) {
+    /// Runs `functions ARGUMENTS`; `withKey: false` leaves FIELD_ENCRYPTION_KEY unset (an operator without it).
+    func run(_ arguments: [String], input: String = "", withKey: Bool = true, configuration: DatabaseConfiguration) async throws -> (Int32, String) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("stdin-\(UUID().uuidString)")
         try Data(input.utf8).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
         let process = try ChildProcess(
             product: "functions", arguments: arguments,
-            environment: ["DATABASE_URL": configuration.url, "FIELD_ENCRYPTION_KEY": WebhookHarness.fernetKey, "WEBHOOK_REQUIRE_HTTPS": "true"],
+            environment: ["DATABASE_URL": configuration.url, "WEBHOOK_REQUIRE_HTTPS": "true"]
+                .merging(withKey ? ["FIELD_ENCRYPTION_KEY": WebhookHarness.fernetKey] : [:]) { $1 },
             standardInput: file
         )
         return (try await process.waitForExit(), process.text)
@@ -32,6 +34,9 @@ struct WebhookCommandTests {
         let listed = try await run(["sources", "list"], configuration: configuration)
         #expect(listed.1.contains("partner-a\tstandard\tenabled\ttypes=lab.*"))
         #expect(!listed.1.contains(secret))
+        // Listing opens no secret, so it works without the key (the secrets are stored encrypted).
+        let keyless = try await run(["sources", "list"], withKey: false, configuration: configuration)
+        #expect(keyless.0 == 0 && keyless.1.contains("partner-a\tstandard\tenabled\ttypes=lab.*"), "\(keyless)")
         #expect(try await run(["sources", "add", "--slug", "partner-a"], configuration: configuration).0 == 1)
         #expect(try await run(["sources", "add", "--slug", "Bad Slug!"], configuration: configuration).1.contains("--slug"))
         let own = try await run(["sources", "add", "--slug", "partner-b", "--scheme", "hmac-sha256", "--secret-stdin"], input: "the-partners-own-secret\n", configuration: configuration)
@@ -53,6 +58,8 @@ struct WebhookCommandTests {
         let listed = try await run(["endpoints", "list"], configuration: configuration)
         #expect(listed.1.contains(String(id)) && listed.1.contains("https://example.com/hook\ta.*,b.c\tenabled"))
         #expect(!listed.1.contains("whsec_"))
+        let keyless = try await run(["endpoints", "list"], withKey: false, configuration: configuration)
+        #expect(keyless.0 == 0 && keyless.1.contains("https://example.com/hook\ta.*,b.c\tenabled"), "\(keyless)")
         #expect(try await run(["endpoints", "disable", "--id", String(id), "--reason", "maintenance"], configuration: configuration).0 == 0)
         #expect(try await run(["endpoints", "list"], configuration: configuration).1.contains("disabled (maintenance)"))
         #expect(try await run(["endpoints", "enable", "--id", String(id)], configuration: configuration).0 == 0)
@@ -91,6 +98,7 @@ struct WebhookCommandTests {
         let listed = try await run(["consumers", "list", "--source", "partner-c"], configuration: configuration)
         #expect(listed.1.contains("\(consumer)\tpartner-c\thttps://consumer.example.com/hooks/lab\tlab.*\tenabled\tid_token=https://consumer.example.com"))
         #expect(!listed.1.contains("whsec_"))
+        #expect(try await run(["consumers", "list", "--source", "partner-c"], withKey: false, configuration: configuration).1 == listed.1)
         #expect(!(try await run(["endpoints", "list"], configuration: configuration).1.contains(String(consumer))))
         #expect(try await run(["consumers", "disable", "--id", String(consumer), "--reason", "maintenance"], configuration: configuration).0 == 0)
         #expect(try await run(["consumers", "list"], configuration: configuration).1.contains("disabled (maintenance)"))

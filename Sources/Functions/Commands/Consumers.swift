@@ -61,9 +61,9 @@ struct Consumers: AsyncParsableCommand {
             let slug = source
             let lines = try await withAdminDatabase { database, configuration, logger in
                 try await database.withConnection { connection in
-                    let sources = try await WebhookSourceStore(encryption: configuration.encryption).all(on: connection, logger: logger)
+                    let sources = try await WebhookSourceStore(encryption: configuration.encryption).listing(on: connection, logger: logger)
                     let names = Dictionary(sources.map { ($0.id, $0.slug) }, uniquingKeysWith: { first, _ in first })
-                    return try await WebhookEndpointStore(encryption: configuration.encryption).all(on: connection, logger: logger)
+                    return try await WebhookEndpointStore(encryption: configuration.encryption).listing(on: connection, logger: logger)
                         .compactMap { endpoint -> String? in
                             guard let sourceID = endpoint.sourceID, let name = names[sourceID], slug == nil || slug == name else { return nil }
                             let state = endpoint.enabled ? "enabled" : "disabled (\(endpoint.disabledReason ?? "-"))"

@@ -43,7 +43,7 @@ struct Endpoints: AsyncParsableCommand {
 
         func run() async throws {
             let endpoints = try await withAdminDatabase { database, configuration, logger in
-                try await database.withConnection { try await WebhookEndpointStore(encryption: configuration.encryption).all(on: $0, logger: logger) }
+                try await database.withConnection { try await WebhookEndpointStore(encryption: configuration.encryption).listing(on: $0, logger: logger) }
             }
             // Consumers of received events are listed by `functions consumers list`.
             for endpoint in endpoints where endpoint.sourceID == nil {

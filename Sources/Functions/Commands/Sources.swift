@@ -46,7 +46,7 @@ struct Sources: AsyncParsableCommand {
 
         func run() async throws {
             let sources = try await withAdminDatabase { database, configuration, logger in
-                try await database.withConnection { try await WebhookSourceStore(encryption: configuration.encryption).all(on: $0, logger: logger) }
+                try await database.withConnection { try await WebhookSourceStore(encryption: configuration.encryption).listing(on: $0, logger: logger) }
             }
             for source in sources {
                 let types = source.allowedEventTypes.isEmpty ? "*" : source.allowedEventTypes.joined(separator: ",")

@@ -38,12 +38,37 @@ public struct WebhookEndpointStore: Sendable {
         return (id, secret)
     }
 
-    /// Every endpoint, oldest first.
-    public func all(on connection: PostgresConnection, logger: Logger) async throws -> [WebhookEndpoint] {
+    /// What `endpoints list` and `consumers list` show, read without the secret columns: listing needs no key.
+    public struct Listing: Sendable {
+        public var id: UUID
+        public var url: String
+        public var eventTypes: [String]
+        public var enabled: Bool
+        public var disabledReason: String?
+        public var failureStreak: Int
+        public var idTokenAudience: String?
+        public var sourceID: Int64?
+    }
+
+    /// Every endpoint, oldest first, without its secrets.
+    public func listing(on connection: PostgresConnection, logger: Logger) async throws -> [Listing] {
         let rows = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.columns()) FROM webhook_endpoints ORDER BY created_at, id"), logger: logger
+            """
+            SELECT id, url, event_types, enabled, disabled_reason, failure_streak, id_token_audience, source_id
+            FROM webhook_endpoints ORDER BY created_at, id
+            """,
+            logger: logger
         )
-        return try await decode(rows)
+        var listed: [Listing] = []
+        for try await (id, url, types, enabled, reason, streak, audience, source) in rows.decode(
+            (UUID, String, [String], Bool, String?, Int, String?, Int64?).self
+        ) {
+            listed.append(Listing(
+                id: id, url: url, eventTypes: types, enabled: enabled, disabledReason: reason, failureStreak: streak,
+                idTokenAudience: audience, sourceID: source
+            ))
+        }
+        return listed
     }
 
     /// The enabled consumers of source `sourceID` whose filters take `type` (`*` takes untyped events too): the

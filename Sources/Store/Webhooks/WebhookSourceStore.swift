@@ -19,17 +19,25 @@ public struct WebhookSourceStore: Sendable {
         return nil
     }
 
-    /// Every source, by slug.
-    public func all(on connection: PostgresConnection, logger: Logger) async throws -> [WebhookSource] {
+    /// What `sources list` shows, read without the secret columns: listing needs no key.
+    public struct Listing: Sendable {
+        public var id: Int64
+        public var slug: String
+        public var scheme: WebhookSource.Scheme
+        public var allowedEventTypes: [String]
+        public var enabled: Bool
+    }
+
+    /// Every source, by slug, without its secrets.
+    public func listing(on connection: PostgresConnection, logger: Logger) async throws -> [Listing] {
         let rows = try await connection.query(
-            """
-            SELECT s.id, s.slug, s.scheme, s.secret, s.previous_secret, s.previous_secret_until, s.secrets_encrypted, s.allowed_event_types,
-                s.enabled, EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.source_id = s.id AND e.enabled)
-            FROM webhook_sources s ORDER BY s.slug
-            """,
-            logger: logger
+            "SELECT id, slug, scheme, allowed_event_types, enabled FROM webhook_sources ORDER BY slug", logger: logger
         )
-        return try await decode(rows)
+        var listed: [Listing] = []
+        for try await (id, slug, scheme, types, enabled) in rows.decode((Int64, String, String, [String], Bool).self) {
+            listed.append(Listing(id: id, slug: slug, scheme: WebhookSource.Scheme(rawValue: scheme) ?? .standard, allowedEventTypes: types, enabled: enabled))
+        }
+        return listed
     }
 
     /// Adds a source; false when the slug is taken.
