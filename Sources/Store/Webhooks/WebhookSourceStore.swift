@@ -90,12 +90,6 @@ public struct WebhookSourceStore: Sendable {
         return false
     }
 
-    private func decode(_ rows: PostgresRowSequence) async throws -> [WebhookSource] {
-        var sources: [WebhookSource] = []
-        for try await row in rows.decode(FindSourceStatement.Row.self) { sources.append(try source(row)) }
-        return sources
-    }
-
     private func source(_ row: FindSourceStatement.Row) throws -> WebhookSource {
         let (id, slug, scheme, secret, previous, until, encrypted, types, enabled, hasConsumers) = row
         return WebhookSource(
