@@ -155,12 +155,16 @@ struct PostgresPoolTests {
                 }
                 group.cancelAll()
             }
-            // Callers arrive while it is down; each gives up after 300 ms, as the acquire deadline would.
+            // The ends noticed (PostgreSQL says FATAL and closes each socket).
+            try await Task.sleep(for: .milliseconds(500))
+            // Callers arrive while it is down; each gives up after 300 ms, as the acquire deadline would. They run no
+            // query: one written to a connection the server has just ended may never be answered (postgres-nio#487,
+            // which Database's call deadline covers and a bare pool does not), and this is about connecting.
             let failedWhileDown = Locked(0)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<40 {
                     group.addTask {
-                        let attempt = Task { try await pool.withConnection { try await $0.query("SELECT 1", logger: logger) } }
+                        let attempt = Task { try await pool.withConnection { _ in } }
                         try await Task.sleep(for: .milliseconds(300))
                         attempt.cancel()
                         if case .failure = await attempt.result { failedWhileDown.withLock { $0 += 1 } }
@@ -168,7 +172,8 @@ struct PostgresPoolTests {
                 }
                 try await group.waitForAll()
             }
-            #expect(failedWhileDown.withLock { $0 } == 40)
+            // All but those that took one of the six ended connections before its close was noticed.
+            #expect(failedWhileDown.withLock { $0 } >= 34)
             // Each closed connection noticed before the first refusal is replaced at once (at most six attempts, which
             // fail together); then one attempt at a time, each after a longer backoff (50, 100, 200 ms …), however
             // many callers wait (40 here, each of which would have asked for a connection).
