@@ -110,11 +110,13 @@ struct HostilePartnerTests {
     @Test("a trickling endpoint and a healthy one, two overlapping drains and a third after the lease: healthy once, one request per attempt, every drain inside its budget")
     func trickleAndOverlap() async throws {
         var settings = WebhookSettings.testing
-        settings.timeout = .seconds(1)
-        settings.lease = .seconds(4)
+        // 2 s attempts (1 s timed out healthy deliveries under CI load: 226 requests for 200 ids), a lease of four
+        // of them, drains of 5 s; the trickle (a byte every 400 ms, 64 bytes) still never ends inside an attempt.
+        settings.timeout = .seconds(2)
+        settings.lease = .seconds(8)
         settings.concurrency = 48
         try await withHarness(settings: settings) { harness in
-            // Headers at once, then a byte every 400 ms: the body never ends inside the 1 s attempt timeout.
+            // Headers at once, then a byte every 400 ms: the body never ends inside the 2 s attempt timeout.
             let sink = WebhookSink { _, request in
                 request.path == "/trickle" ? .init(status: 200, bytes: Data(repeating: 0x2E, count: 64), trickle: .milliseconds(400)) : .init(status: 200)
             }
@@ -122,7 +124,7 @@ struct HostilePartnerTests {
                 let (trickle, _) = try await harness.addEndpoint(url: base + "/trickle", types: ["t.*"])
                 let (fine, _) = try await harness.addEndpoint(url: base + "/fine", types: ["t.*"])
                 for index in 0..<200 { _ = await harness.publish(#"{"type":"t.x","data":\#(index)}"#) }
-                let budget = Duration.seconds(3)
+                let budget = Duration.seconds(5)
                 func timedDrain() async throws -> (DrainReport, Duration) {
                     let started = ContinuousClock.now
                     let report = try await harness.dispatcher.drain(budget: budget, logger: harness.logger)
