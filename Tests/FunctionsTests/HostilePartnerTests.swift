@@ -157,6 +157,29 @@ struct HostilePartnerTests {
         }
     }
 
+    @Test("40 attempts hanging on one partner host (more than any connection pool per host) do not delay another path on it")
+    func slowPathDoesNotQueueHealthyOne() async throws {
+        let clients = ProviderClient()
+        let sink = WebhookSink { _, request in request.path == "/hang" ? .init(status: 200, delay: .seconds(6)) : .init(status: 200) }
+        let logger = Logger(label: "test")
+        try await sink.run { base in
+            let sender = WebhookSender(clients: clients, allowPrivateTargets: true)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<40 {
+                    group.addTask { _ = await sender.send(url: base + "/hang", headers: [], body: Data("{}".utf8), timeout: .seconds(5), logger: logger) }
+                }
+                let arrived = ContinuousClock.now + .seconds(10)
+                while sink.requests.count < 40, ContinuousClock.now < arrived { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(sink.requests.count == 40)
+                // With a per-host pool of 32, this waited for a hanging attempt's connection and timed out.
+                let fine = await sender.send(url: base + "/fine", headers: [], body: Data("{}".utf8), timeout: .seconds(3), logger: logger)
+                #expect(fine.succeeded && fine.duration < .seconds(3), "\(fine)")
+                try await group.waitForAll()
+            }
+        }
+        await clients.shutdown()
+    }
+
     @Test("an endpoint whose secret cannot be opened fails only its own deliveries and is disabled; publish never opens secrets")
     func undecryptableSecret() async throws {
         try await withHarness { harness in
