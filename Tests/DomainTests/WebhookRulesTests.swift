@@ -46,6 +46,32 @@ struct FernetTests {
         #expect(throws: Fernet.Failure.invalidKey) { try FieldEncryption(keys: [], realDataMode: true) }
     }
 
+    @Test("reseal is MultiFernet.rotate: an older key's token becomes the newest key's with its time kept, byte for byte as Python's for the same IV")
+    func reseal() throws {
+        let newer = "lJnyT5AtBInx2qUGz_3Fl2fXTYRZkwddZPHiwV_9oXw="
+        // The vectors of multiFernet(): a token of the older key, and cryptography 48's rotate() of it.
+        let underOlder = "gAAAAABlU_EAYre-gMCMXDD6gMm-QlRFttCey8R_CMyGqg1AiTNZ-CttE0YWCZmDMEdmDJripZNpGXpnjrvy-AVYdcgLvB4ahx6ALEBfzvfqyRn_VX44CIg="
+        let pythonRotated = "gAAAAABlU_EAeLhoaYkfSf0Jmyusw_GcJ6nTC13H884dd3LTu1OAm8Fxk-3WIfasFafYUeelNWdUpuHLQrapanneaoipaKCLqYRQlxojxPXEjOtUhR-DY7o="
+        let both = try FieldEncryption(keys: [newer, Self.key], realDataMode: true)
+        guard case .resealed(let ours) = both.reseal(underOlder) else {
+            Issue.record("not resealed")
+            return
+        }
+        let opened = try Fernet(key: newer).open(ours)
+        #expect(opened.plaintext == Data("stored under the old key".utf8))
+        #expect(opened.time == Date(timeIntervalSince1970: 1_700_000_000))
+        // Python's token with its IV: the same parts give the same bytes.
+        let pythonBytes = try #require(Data(base64Encoded: pythonRotated.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")))
+        let iv = Array(pythonBytes[9..<25])
+        #expect(try Fernet(key: newer).encrypt(opened.plaintext, at: opened.time, iv: iv) == pythonRotated)
+        // What the newest key opens is current; what no key opens is reported, not guessed at.
+        #expect(both.reseal(pythonRotated) == .current)
+        #expect(both.reseal(ours) == .current)
+        #expect(try FieldEncryption(keys: [Fernet.generateKey()], realDataMode: false).reseal(underOlder) == .unreadable)
+        #expect(both.reseal("not a token") == .unreadable)
+        #expect(FieldEncryption.none.reseal(underOlder) == .unreadable)
+    }
+
     @Test("tampered tokens, other keys and bad keys are refused")
     func refusals() throws {
         let fernet = try Fernet(key: Self.key)

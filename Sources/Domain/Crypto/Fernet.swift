@@ -52,6 +52,11 @@ public struct Fernet: Sendable {
 
     /// Decrypts a token (no TTL: stored fields do not expire).
     public func decrypt(_ token: String) throws(Failure) -> Data {
+        try open(token).plaintext
+    }
+
+    /// Decrypts a token and returns the time it was made at too (what `MultiFernet.rotate` keeps).
+    public func open(_ token: String) throws(Failure) -> (plaintext: Data, time: Date) {
         guard let bytes = Self.urlSafeDecode(token), bytes.count >= 1 + 8 + 16 + 16 + 32, bytes[0] == 0x80,
             (bytes.count - 57) % 16 == 0
         else { throw .invalidToken }
@@ -63,8 +68,10 @@ public struct Fernet: Sendable {
         let start = bytes.startIndex
         let iv = Array(bytes[(start + 9)..<(start + 25)])
         let ciphertext = bytes[(start + 25)..<(bytes.endIndex - 32)]
+        let seconds = bytes[(start + 1)..<(start + 9)].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         do {
-            return try AES._CBC.decrypt(ciphertext, using: SymmetricKey(data: encryptionKey), iv: try AES._CBC.IV(ivBytes: iv))
+            let plaintext = try AES._CBC.decrypt(ciphertext, using: SymmetricKey(data: encryptionKey), iv: try AES._CBC.IV(ivBytes: iv))
+            return (plaintext, Date(timeIntervalSince1970: TimeInterval(seconds)))
         } catch {
             throw .invalidToken
         }

@@ -44,6 +44,39 @@ public struct FieldEncryption: Sendable {
         throw .invalidToken
     }
 
+    /// Whether a key is set.
+    public var hasKey: Bool { !fernets.isEmpty }
+
+    /// What ``reseal(_:)`` made of one stored token.
+    public enum Resealed: Sendable, Equatable {
+        /// The newest key opens it: nothing to do.
+        case current
+        /// Re-encrypted with the newest key.
+        case resealed(String)
+        /// No key opens it (another key, or not a token).
+        case unreadable
+    }
+
+    /// `MultiFernet.rotate`: a token that only an older key opens is re-encrypted with the newest key, keeping the
+    /// time it was made at; one the newest key opens is left as it is (so a rotation that stopped half-way can
+    /// run again and write only what it did not reach).
+    public func reseal(_ token: String) -> Resealed {
+        guard let newest = fernets.first else { return .unreadable }
+        if (try? newest.decrypt(token)) != nil { return .current }
+        for older in fernets.dropFirst() {
+            guard let (plaintext, time) = try? older.open(token) else { continue }
+            guard let token = try? newest.encrypt(plaintext, at: time) else { return .unreadable }
+            return .resealed(token)
+        }
+        return .unreadable
+    }
+
+    /// A value stored in clear (before a key was set) as a token of the newest key.
+    public func seal(_ value: Data) throws -> String {
+        guard let fernet else { throw Fernet.Failure.invalidKey }
+        return try fernet.encrypt(value)
+    }
+
     /// A secret as stored: encrypted whenever a key is set.
     public func sealSecret(_ secret: String) throws -> (text: String, encrypted: Bool) {
         guard let fernet else { return (secret, false) }
