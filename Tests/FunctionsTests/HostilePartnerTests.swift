@@ -180,6 +180,39 @@ struct HostilePartnerTests {
         await clients.shutdown()
     }
 
+    @Test("REAL_DATA_MODE: a partner's answer that echoes the payload is stored as a token, nowhere in clear")
+    func answersAtRest() async throws {
+        try await WebhookHarness.withOwnDatabase("answers-at-rest", settings: .testing, realDataMode: true) { harness in
+            let sink = WebhookSink { index, request in
+                let echo = "could not file " + String(decoding: request.body, as: UTF8.self)
+                return index == 0 ? .init(status: 500, body: echo) : .init(status: 200, body: "filed")
+            }
+            try await sink.run { base in
+                let (endpoint, _) = try await harness.addEndpoint(url: base + "/hook", types: ["p.*"])
+                #expect(await harness.publish(#"{"type":"p.x","data":{"patient":"Jane Roe 1970-01-01"}}"#).status == .accepted)
+                _ = try await harness.drain()
+                harness.clock.advance(seconds: 5)
+                _ = try await harness.drain()
+                let rows = try await recorded(harness, endpoint: endpoint)
+                #expect(rows.count == 2)
+                let encryption = try FieldEncryption(key: WebhookHarness.fernetKey, realDataMode: true)
+                try await harness.database.withConnection { connection in
+                    for table in ["webhook_attempts", "webhook_deliveries", "webhook_messages"] {
+                        let texts = try await connection.query(PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table) t"), logger: harness.logger)
+                        for try await text in texts.decode(String.self) { #expect(!text.contains("Jane"), "\(table): \(text)") }
+                    }
+                    var opened: [String] = []
+                    let answers = try await connection.query("SELECT response_body, response_encrypted FROM webhook_attempts ORDER BY attempt", logger: harness.logger)
+                    for try await (body, encrypted) in answers.decode((String, Bool).self) {
+                        #expect(encrypted)
+                        opened.append(try encryption.openText(body, encrypted: encrypted))
+                    }
+                    #expect(opened.count == 2 && opened[0].contains("Jane Roe") && opened[1] == "filed", "\(opened)")
+                }
+            }
+        }
+    }
+
     @Test("an endpoint whose secret cannot be opened fails only its own deliveries and is disabled; publish never opens secrets")
     func undecryptableSecret() async throws {
         try await withHarness { harness in

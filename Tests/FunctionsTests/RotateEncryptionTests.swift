@@ -33,7 +33,7 @@ struct RotateEncryptionTests {
                 for column in group.columns {
                     let value = column.bytes ? "convert_from(\(column.name), 'UTF8')" : column.name
                     let rows = try await connection.query(
-                        PostgresQuery(unsafeSQL: "SELECT id::text, \(group.flag), \(value) FROM \(group.table) WHERE \(column.name) IS NOT NULL"),
+                        PostgresQuery(unsafeSQL: "SELECT \(group.keyText), \(group.flag), \(value) FROM \(group.table) WHERE \(column.name) IS NOT NULL"),
                         logger: TestDatabase.quietLogger
                     )
                     for try await (id, encrypted, token) in rows.decode((String, Bool, String).self) {
@@ -52,7 +52,8 @@ struct RotateEncryptionTests {
         let stranger = try Fernet(key: Fernet.generateKey())
         let seal = { (text: String) in try old.encrypt(Data(text.utf8), at: Self.made) }
         let sourceSecret = try seal("whsec_source"), previous = try seal("whsec_previous"), endpointSecret = try seal("whsec_endpoint")
-        let payload = try seal(#"{"patient":"p-1"}"#), strangers = try stranger.encrypt("whsec_lost")
+        let payload = try seal(#"{"patient":"p-1"}"#), answer = try seal("patient p-1 received")
+        let fields = try seal(#"{"subject":"p-1","recipients":["ops@example.com"],"links":[]}"#), strangers = try stranger.encrypt("whsec_lost")
         try await TestDatabase.with(suite: "rotate-encryption") { database in
             try await database.withConnection { connection in
                 let logger = TestDatabase.quietLogger
@@ -92,8 +93,33 @@ struct RotateEncryptionTests {
                 )
                 try await connection.query(
                     """
-                    INSERT INTO alerts (id, alert_type, severity, subject, message, message_encrypted, recipients, created_at)
-                    VALUES (gen_random_uuid(), 'lab', 'info', 's', convert_to(\(payload), 'UTF8'), true, '{ops@example.com}', now())
+                    INSERT INTO alerts (id, alert_type, severity, subject, message, message_encrypted, recipients, created_at, sealed_fields, fields_encrypted)
+                    VALUES (gen_random_uuid(), 'lab', 'info', '', convert_to(\(payload), 'UTF8'), true, '{}', now(), convert_to(\(fields), 'UTF8'), true)
+                    """,
+                    logger: logger
+                )
+                // A partner's answer and a provider's error: one under the old key, one in clear (sealed in place).
+                try await connection.query(
+                    """
+                    WITH m AS (SELECT id FROM webhook_messages LIMIT 1), e AS (SELECT id FROM webhook_endpoints LIMIT 1),
+                    d AS (
+                        INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at)
+                        SELECT gen_random_uuid(), m.id, e.id, 'failed', 2, now(), now() FROM m, e RETURNING id
+                    )
+                    INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, response_encrypted)
+                    SELECT d.id, 1, now(), 5, 500, \(answer), true FROM d
+                    UNION ALL SELECT d.id, 2, now(), 5, 500, 'patient p-1 not found', false FROM d
+                    """,
+                    logger: logger
+                )
+                try await connection.query(
+                    """
+                    WITH a AS (SELECT id FROM alerts LIMIT 1), s AS (
+                        INSERT INTO alert_sends (id, alert_id, channel, status, attempts, next_attempt_at, created_at, last_error, last_error_encrypted)
+                        SELECT gen_random_uuid(), a.id, 'email', 'failed', 1, now(), now(), \(answer), true FROM a RETURNING id
+                    )
+                    INSERT INTO alert_send_attempts (send_id, attempt, started_at, duration_ms, error, error_encrypted)
+                    SELECT s.id, 1, now(), 5, 'HTTP 400: bad address p1@example.com', false FROM s
                     """,
                     logger: logger
                 )
@@ -102,18 +128,24 @@ struct RotateEncryptionTests {
         let keys = "\(Self.newer), \(Self.older)"
         let first = try await run(["rotate-encryption", "--batch", "500"], keys: keys, configuration: configuration)
         #expect(first.0 == 1, "\(first.1)")
-        #expect(first.1.contains("webhook_sources: 3 scanned, 1 re-encrypted, 1 encrypted from clear, 1 unreadable"), "\(first.1)")
-        #expect(first.1.contains("webhook_messages: 1200 scanned, 1200 re-encrypted, 0 encrypted from clear, 0 unreadable"), "\(first.1)")
-        #expect(first.1.contains("webhook_events: 2 scanned, 1 re-encrypted, 1 encrypted from clear"), "\(first.1)")
-        #expect(first.1.contains("alerts: 1 scanned, 1 re-encrypted"), "\(first.1)")
+        #expect(first.1.contains("webhook_sources(secret, previous_secret): 3 scanned, 1 re-encrypted, 1 encrypted from clear, 1 unreadable"), "\(first.1)")
+        #expect(first.1.contains("webhook_messages(payload): 1200 scanned, 1200 re-encrypted, 0 encrypted from clear, 0 unreadable"), "\(first.1)")
+        #expect(first.1.contains("webhook_events(payload): 2 scanned, 1 re-encrypted, 1 encrypted from clear"), "\(first.1)")
+        #expect(first.1.contains("alerts(message): 1 scanned, 1 re-encrypted"), "\(first.1)")
+        #expect(first.1.contains("alerts(sealed_fields): 1 scanned, 1 re-encrypted"), "\(first.1)")
+        #expect(first.1.contains("webhook_attempts(response_body): 2 scanned, 1 re-encrypted, 1 encrypted from clear"), "\(first.1)")
+        #expect(first.1.contains("alert_send_attempts(error): 1 scanned, 0 re-encrypted, 1 encrypted from clear"), "\(first.1)")
         #expect(first.1.contains("unreadable: webhook_sources ") && first.1.contains("1 rows hold tokens no key"), "\(first.1)")
-        #expect(!first.1.contains("whsec_") && !first.1.contains("patient"))
+        #expect(!first.1.contains("whsec_") && !first.1.contains("patient") && !first.1.contains("p1@"))
 
         try await TestDatabase.with(suite: "rotate-encryption") { database in
             let (tokens, clear) = try await stored(database)
             #expect(clear == 0)
             let newest = try Fernet(key: Self.newer)
-            let sealedBefore: Set = ["whsec_source", "whsec_previous", "whsec_endpoint", #"{"patient":"p-1"}"#]
+            let sealedBefore: Set = [
+                "whsec_source", "whsec_previous", "whsec_endpoint", #"{"patient":"p-1"}"#, "patient p-1 received",
+                #"{"subject":"p-1","recipients":["ops@example.com"],"links":[]}"#,
+            ]
             var opened: [String: String] = [:]
             for (table, id, column, token) in tokens where token != strangers {
                 let (plaintext, time) = try newest.open(token)
@@ -125,9 +157,13 @@ struct RotateEncryptionTests {
             }
             #expect(opened["webhook_endpoints.secret"] == "whsec_endpoint")
             #expect(opened["alerts.message"] == #"{"patient":"p-1"}"#)
+            #expect(opened["alerts.sealed_fields"]?.contains("ops@example.com") == true)
+            #expect(opened["alert_sends.last_error"] == "patient p-1 received")
+            #expect(opened["alert_send_attempts.error"] == "HTTP 400: bad address p1@example.com")
             #expect(tokens.contains { $0.3 == strangers })
-            // Sources: two sealed, one from clear, the lost one; the endpoint; two events; the messages; the alert.
-            let expected = 4 + 1 + 2 + 1200 + 1
+            // Sources: two sealed, one from clear, the lost one; the endpoint; two events; the messages; two attempts'
+            // answers; the alert's message and fields; a send's error and its attempt's.
+            let expected = 4 + 1 + 2 + 1200 + 2 + 2 + 1 + 1
             #expect(tokens.count == expected)
             // Python's cryptography opens every token with the newest key alone.
             let script = """
@@ -146,7 +182,7 @@ struct RotateEncryptionTests {
 
         // Again: everything is current, nothing is written; the lost row is still reported.
         let second = try await run(["rotate-encryption"], keys: keys, configuration: configuration)
-        #expect(second.0 == 1 && second.1.contains("webhook_messages: 1200 scanned, 0 re-encrypted, 0 encrypted from clear, 0 unreadable"), "\(second.1)")
+        #expect(second.0 == 1 && second.1.contains("webhook_messages(payload): 1200 scanned, 0 re-encrypted, 0 encrypted from clear, 0 unreadable"), "\(second.1)")
         // Without a key there is nothing to rotate to.
         let keyless = try ChildProcess(product: "functions", arguments: ["rotate-encryption"], environment: ["DATABASE_URL": configuration.url])
         #expect(try await keyless.waitForExit() == 1 && keyless.text.contains("FIELD_ENCRYPTION_KEYS"))

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import Logging
 import Outbound
+import PostgresNIO
 import Runtime
 import Store
 import Testing
@@ -326,6 +327,67 @@ struct SendAlertTests {
 }
 
 extension SendAlertTests {
+    @Test("REAL_DATA_MODE: subject, recipients, links and providers' error texts are stored as tokens; a retry opens them and reaches the right people")
+    func healthDataAtRest() async throws {
+        let sink = WebhookSink { index, _ in
+            switch index {
+            case 0: return .init(status: 503, body: "{}")
+            case 1: return .init(status: 200, headers: ["Content-Type": "application/json"], body: #"{"id":"<1@mg.example.org>","message":"Queued."}"#)
+            default: return .init(status: 400, headers: ["Content-Type": "application/json"], body: #"{"message":"'to' parameter is not a valid address: oncall@example.com"}"#)
+            }
+        }
+        try await sink.run { base in
+            try await withHarness(AlertSettings.testing(.mailgun, base: base), realDataMode: true) { harness in
+                #expect((await harness.submit(AlertHarness.alert(subject: "Patient 4711 drift"))).json["channels"] as? [String: String] == ["email": "pending"])
+                harness.clock.advance(seconds: 30)
+                #expect(try await harness.drain().succeeded == 1)
+                // The retry opened what was sealed: the same people, the same subject.
+                let retried = try #require(sink.requests.dropFirst().first)
+                let parts = Multipart.parse(retried.body, boundary: String(retried.headers["content-type"]!.split(separator: "=", maxSplits: 1)[1]))
+                #expect(parts.filter { $0.name == "to" }.map(\.text) == ["oncall@example.com", "team@example.org"])
+                #expect(parts.first { $0.name == "subject" }?.text == "[CRITICAL] Patient 4711 drift")
+                #expect(parts.first { $0.name == "text" }?.text.contains("https://grafana.example.org/d/1") == true)
+                #expect((await harness.submit(AlertHarness.alert(subject: "Patient 4712 drift"))).json["channels"] as? [String: String] == ["email": "failed"])
+
+                let encryption = try FieldEncryption(key: WebhookHarness.fernetKey, realDataMode: true)
+                try await harness.database.withConnection { connection in
+                    let logger = TestDatabase.quietLogger
+                    // Nothing a person or a patient could be known by, in any clear column of the three tables.
+                    for table in ["alerts", "alert_sends", "alert_send_attempts"] {
+                        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table) t"), logger: logger)
+                        for try await text in rows.decode(String.self) {
+                            #expect(!text.contains("oncall") && !text.contains("Patient") && !text.contains("grafana"), "\(table): \(text)")
+                        }
+                    }
+                    var subjects: [String] = []
+                    let alerts = try await connection.query(
+                        "SELECT subject, recipients, links, sealed_fields, fields_encrypted FROM alerts", logger: logger
+                    )
+                    for try await (subject, recipients, links, sealed, encrypted) in alerts.decode((String, [String], [String], Data?, Bool).self) {
+                        #expect(subject.isEmpty && recipients.isEmpty && links.isEmpty && encrypted)
+                        let fields = try AlertFields.opened(try #require(sealed), with: encryption)
+                        #expect(fields.recipients == ["oncall@example.com", "team@example.org"] && fields.links == ["https://grafana.example.org/d/1"])
+                        subjects.append(fields.subject)
+                    }
+                    #expect(subjects.sorted() == ["Patient 4711 drift", "Patient 4712 drift"])
+                    var errors: [String] = []
+                    let attempts = try await connection.query(
+                        "SELECT error, error_encrypted FROM alert_send_attempts WHERE error IS NOT NULL", logger: logger
+                    )
+                    for try await (error, encrypted) in attempts.decode((String, Bool).self) {
+                        #expect(encrypted)
+                        errors.append(try encryption.openText(error, encrypted: encrypted))
+                    }
+                    #expect(errors.sorted() == ["HTTP 400: 'to' parameter is not a valid address: oncall@example.com", "HTTP 503"])
+                    let last = try await connection.query("SELECT last_error, last_error_encrypted FROM alert_sends WHERE status = 'failed'", logger: logger)
+                    for try await (error, encrypted) in last.decode((String, Bool).self) {
+                        #expect(try encryption.openText(error, encrypted: encrypted).hasPrefix("HTTP 400: "))
+                    }
+                }
+            }
+        }
+    }
+
     static func push(_ json: String, messageID: String) -> FunctionRequest {
         let data = Data(json.utf8).base64EncodedString()
         let body = #"{"message":{"data":"\#(data)","messageId":"\#(messageID)","attributes":{}},"subscription":"projects/p/subscriptions/alerts"}"#

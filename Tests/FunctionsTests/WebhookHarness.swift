@@ -48,10 +48,10 @@ struct WebhookHarness: Sendable {
     /// Runs `body` with a harness over a database of its own: drains take every due delivery, so tests must not
     /// share a queue.
     static func withOwnDatabase(
-        _ prefix: String, settings: WebhookSettings, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void
+        _ prefix: String, settings: WebhookSettings, realDataMode: Bool = false, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void
     ) async throws {
         try await TestDatabase.with(suite: "\(prefix)-\(UUID().uuidString.prefix(8))") { database in
-            try await body(try WebhookHarness(database: database, settings: settings))
+            try await body(try WebhookHarness(database: database, settings: settings, realDataMode: realDataMode))
         }
     }
 

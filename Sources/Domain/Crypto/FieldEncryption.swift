@@ -96,6 +96,19 @@ public struct FieldEncryption: Sendable {
         return (Data(try fernet.encrypt(payload).utf8), true)
     }
 
+    /// Text that may echo health data (a partner's answer, a provider's error) as stored: a token in real-data
+    /// mode, the text otherwise.
+    public func sealText(_ text: String) throws -> (text: String, encrypted: Bool) {
+        guard encryptPayloads, let fernet else { return (text, false) }
+        return (try fernet.encrypt(text), true)
+    }
+
+    /// Stored text in clear.
+    public func openText(_ text: String, encrypted: Bool) throws -> String {
+        guard encrypted else { return text }
+        return String(decoding: try decrypt(text), as: UTF8.self)
+    }
+
     /// A stored payload in clear.
     public func openPayload(_ data: Data, encrypted: Bool) throws -> Data {
         guard encrypted else { return data }

@@ -76,13 +76,14 @@ public struct AlertService: Sendable {
         alert.idempotencyKey = alert.idempotencyKey.map(IdempotencyKey.stored)
         let leaseEnds = ContinuousClock.now + settings.lease
         let sealed = try encryption.sealPayload(Data(alert.message.utf8))
+        let sealedFields = try AlertFields(subject: alert.subject, recipients: alert.recipients, links: alert.links).sealed(with: encryption)
         let sender = ChannelSender(settings: settings, client: providers)
         let channels = self.channels
         let sendIDs = channels.map { _ in UUID.random() }
         let local = channels.map(sender.sendsLocally)
         var states = Dictionary(uniqueKeysWithValues: zip(channels, local.map { $0 ? WorkStatus.succeeded : .pending }))
         let statement = SubmitAlertStatement(
-            id: id, alert: alert, message: sealed.data, messageEncrypted: sealed.encrypted, requestID: requestID, now: now,
+            id: id, alert: alert, message: sealed.data, messageEncrypted: sealed.encrypted, sealedFields: sealedFields, requestID: requestID, now: now,
             claimToken: token, leaseEnd: now.addingTimeInterval(settings.lease.seconds), sendIDs: sendIDs,
             channels: channels, shard: Counters.randomShard(), statuses: channels.map { states[$0]! },
             answer: local.allSatisfy { $0 } ? Submitted(id: id, states: states).json : nil
@@ -215,10 +216,15 @@ public struct AlertService: Sendable {
     func send(_ claim: AlertSendQueue.Claim, sender: ChannelSender, timeout: Duration, logger: Logger) async -> AlertSendQueue.Outcome {
         let startedAt = clock.now()
         let message: String
+        var claim = claim
         do {
             message = String(decoding: try encryption.openPayload(claim.message, encrypted: claim.messageEncrypted), as: UTF8.self)
+            if let sealed = claim.sealedFields {
+                let fields = try AlertFields.opened(sealed, with: encryption)
+                (claim.subject, claim.recipients, claim.links) = (fields.subject, fields.recipients, fields.links)
+            }
         } catch {
-            logger.error("cannot open an alert message: FIELD_ENCRYPTION_KEY differs from the one it was stored with")
+            logger.error("cannot open an alert: no key in FIELD_ENCRYPTION_KEYS opens what it was stored with")
             return AlertSendQueue.Outcome(startedAt: startedAt, durationMilliseconds: 0, status: .failed, reason: "undecryptable_message")
         }
         let link = settings.portalBaseURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/alerts/\(claim.alertID.uuidString.lowercased())"
@@ -257,9 +263,12 @@ public struct AlertService: Sendable {
                 status = .failed
             }
         }
+        // A provider's error text may echo what it was sent: a token in REAL_DATA_MODE, like the alert itself.
+        let sealedReason = try? reason.map(encryption.sealText)
         return AlertSendQueue.Outcome(
-            startedAt: startedAt, durationMilliseconds: attempt.duration.wholeMilliseconds,
-            statusCode: attempt.statusCode, status: status, nextAttemptAt: next, reason: reason, providerID: providerID
+            startedAt: startedAt, durationMilliseconds: attempt.duration.wholeMilliseconds, statusCode: attempt.statusCode, status: status,
+            nextAttemptAt: next, reason: sealedReason?.text ?? reason.map { _ in "unsealable_error" }, reasonEncrypted: sealedReason?.encrypted ?? false,
+            providerID: providerID
         )
     }
 }

@@ -38,7 +38,8 @@ struct RotateEncryption: AsyncParsableCommand {
                     total.changedMeanwhile += batch.changedMeanwhile
                     total.unreadable += batch.unreadable
                 } while after != nil
-                var line = "\(group.table): \(total.scanned) scanned, \(total.resealed) re-encrypted, \(total.sealed) encrypted from clear"
+                let name = "\(group.table)(\(group.columns.map(\.name).joined(separator: ", ")))"
+                var line = "\(name): \(total.scanned) scanned, \(total.resealed) re-encrypted, \(total.sealed) encrypted from clear"
                 line += ", \(total.unreadable.count) unreadable"
                 if total.changedMeanwhile > 0 { line += ", \(total.changedMeanwhile) changed meanwhile (run again)" }
                 say(line)

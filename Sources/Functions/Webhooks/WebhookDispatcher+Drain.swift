@@ -266,9 +266,12 @@ extension WebhookDispatcher {
                 }
             }
         }
+        // What the partner answered may echo the payload: a token in REAL_DATA_MODE, like the payload.
+        let body = try? result.responseBody.map(encryption.sealText)
         var outcome = DeliveryQueue.Outcome(
             startedAt: startedAt, durationMilliseconds: result.duration.wholeMilliseconds, statusCode: result.statusCode,
-            responseBody: result.responseBody, errorKind: result.failure?.rawValue, status: result.succeeded ? .succeeded : .failed
+            responseBody: body?.text, responseEncrypted: body?.encrypted ?? false, errorKind: result.failure?.rawValue,
+            status: result.succeeded ? .succeeded : .failed
         )
         guard !result.succeeded else { return outcome }
         if let failure = result.failure, !failure.isRetryable {

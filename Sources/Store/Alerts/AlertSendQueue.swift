@@ -20,6 +20,9 @@ package enum AlertSendQueue {
         package var messageEncrypted: Bool
         package var recipients: [String]
         package var links: [String]
+        /// Subject, recipients and links as one token (``AlertFields``) when stored encrypted: the three fields
+        /// above are then empty until opened.
+        package var sealedFields: Data?
         package var createdAt: Date
         /// When the claim's lease ends, on this process's monotonic clock (measured from before the claim began).
         package var leaseEnds: ContinuousClock.Instant
@@ -38,6 +41,7 @@ package enum AlertSendQueue {
             messageEncrypted: Bool,
             recipients: [String],
             links: [String],
+            sealedFields: Data? = nil,
             createdAt: Date,
             leaseEnds: ContinuousClock.Instant
         ) {
@@ -53,6 +57,7 @@ package enum AlertSendQueue {
             self.messageEncrypted = messageEncrypted
             self.recipients = recipients
             self.links = links
+            self.sealedFields = sealedFields
             self.createdAt = createdAt
             self.leaseEnds = leaseEnds
         }
@@ -65,6 +70,8 @@ package enum AlertSendQueue {
         package var status: WorkStatus
         var nextAttemptAt: Date?
         var reason: String?
+        /// Whether `reason` is a token (``FieldEncryption/sealText(_:)``): a provider's error text may echo what it was sent.
+        var reasonEncrypted = false
         var providerID: String?
 
         /// Creates a value from its fields.
@@ -75,6 +82,7 @@ package enum AlertSendQueue {
             status: WorkStatus,
             nextAttemptAt: Date? = nil,
             reason: String? = nil,
+            reasonEncrypted: Bool = false,
             providerID: String? = nil
         ) {
             self.startedAt = startedAt
@@ -83,6 +91,7 @@ package enum AlertSendQueue {
             self.status = status
             self.nextAttemptAt = nextAttemptAt
             self.reason = reason
+            self.reasonEncrypted = reasonEncrypted
             self.providerID = providerID
         }
 
@@ -98,7 +107,7 @@ package enum AlertSendQueue {
             limit: limit, perPartition: perChannel, now: now, lease: lease,
             details: """
                 SELECT c.id, c.attempts, s.alert_id, s.channel, a.severity, a.alert_type, a.subject, a.message, a.message_encrypted,
-                    a.recipients, a.links, a.created_at
+                    a.recipients, a.links, a.created_at, a.sealed_fields
                 FROM claimed c JOIN alert_sends s ON s.id = c.id JOIN alerts a ON a.id = s.alert_id
                 ORDER BY c.next_attempt_at
                 """,
@@ -106,14 +115,14 @@ package enum AlertSendQueue {
         )
         var claims: [Claim] = []
         for try await row in rows {
-            let (id, attempt, alert, channel, severity, type, subject, message, encrypted, recipients, links, created) = try row.decode(
-                (UUID, Int, UUID, String, String, String, String, Data, Bool, [String], [String], Date).self
+            let (id, attempt, alert, channel, severity, type, subject, message, encrypted, recipients, links, created, sealed) = try row.decode(
+                (UUID, Int, UUID, String, String, String, String, Data, Bool, [String], [String], Date, Data?).self
             )
             claims.append(
                 Claim(
                     sendID: id, alertID: alert, channel: channel, attempt: attempt, claimToken: token, severity: severity,
                     alertType: type, subject: subject, message: message, messageEncrypted: encrypted, recipients: recipients,
-                    links: links, createdAt: created, leaseEnds: leaseEnds
+                    links: links, sealedFields: sealed, createdAt: created, leaseEnds: leaseEnds
                 )
             )
         }
@@ -140,7 +149,7 @@ package enum AlertSendQueue {
             claimToken: token, sendIDs: results.map(\.claim.sendID), attempts: results.map(\.claim.attempt),
             statuses: results.map { WorkQueue.alertSends.spelling(of: $0.outcome.status) },
             nextAttempts: results.map { $0.outcome.nextAttemptAt ?? FinishSendsStatement.none },
-            reasons: results.map { $0.outcome.reason ?? "" }, providerIDs: results.map { $0.outcome.providerID ?? "" },
+            reasons: results.map { $0.outcome.reason ?? "" }, reasonsEncrypted: results.map(\.outcome.reasonEncrypted), providerIDs: results.map { $0.outcome.providerID ?? "" },
             startedAts: results.map(\.outcome.startedAt), durations: results.map(\.outcome.durationMilliseconds),
             statusCodes: results.map { $0.outcome.statusCode ?? 0 }, channels: results.map(\.claim.channel),
             labels: results.map(\.outcome.counterLabel), now: now, shard: Counters.randomShard(),

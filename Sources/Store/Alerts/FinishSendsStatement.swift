@@ -22,14 +22,16 @@ package struct FinishSendsStatement: PostgresPreparedStatement {
             UPDATE alert_sends s SET status = ($4::text[])[\(at)],
                 next_attempt_at = CASE WHEN ($5::timestamptz[])[\(at)] = 'epoch'::timestamptz THEN s.next_attempt_at ELSE ($5::timestamptz[])[\(at)] END,
                 claim_token = NULL, claimed_until = NULL, last_error = nullif(($6::text[])[\(at)], ''),
+                last_error_encrypted = ($17::bool[])[\(at)],
                 provider_message_id = coalesce(nullif(($7::text[])[\(at)], ''), s.provider_message_id),
                 finished_at = CASE WHEN ($4::text[])[\(at)] = 'pending' THEN NULL ELSE $13 END
             WHERE s.id = ANY (ARRAY(SELECT unnest($2::uuid[]))) AND s.claim_token = $1
             RETURNING s.id, ($3::int8[])[\(at)] AS attempt, ($8::timestamptz[])[\(at)] AS started_at, ($9::int8[])[\(at)] AS duration_ms,
-                ($10::int8[])[\(at)] AS status_code, ($6::text[])[\(at)] AS reason, ($11::text[])[\(at)] AS channel, ($12::text[])[\(at)] AS label
+                ($10::int8[])[\(at)] AS status_code, ($6::text[])[\(at)] AS reason, ($11::text[])[\(at)] AS channel, ($12::text[])[\(at)] AS label,
+                ($17::bool[])[\(at)] AS reason_encrypted
         ), recorded AS (
-            INSERT INTO alert_send_attempts (send_id, attempt, started_at, duration_ms, status_code, error)
-            SELECT id, attempt, started_at, duration_ms, nullif(status_code, 0), nullif(reason, '') FROM held
+            INSERT INTO alert_send_attempts (send_id, attempt, started_at, duration_ms, status_code, error, error_encrypted)
+            SELECT id, attempt, started_at, duration_ms, nullif(status_code, 0), nullif(reason, ''), reason_encrypted FROM held
             ON CONFLICT (send_id, attempt) DO NOTHING
         ), counted AS (
             INSERT INTO counters (name, labels, shard, value)
@@ -44,7 +46,7 @@ package struct FinishSendsStatement: PostgresPreparedStatement {
 
     package static let bindingDataTypes: [PostgresDataType] = [
         .uuid, .uuidArray, .int8Array, .textArray, .timestamptzArray, .textArray, .textArray, .timestamptzArray, .int8Array, .int8Array,
-        .textArray, .textArray, .timestamptz, .int2, .uuid, .text,
+        .textArray, .textArray, .timestamptz, .int2, .uuid, .text, .boolArray,
     ]
 
     package typealias Row = UUID
@@ -55,6 +57,8 @@ package struct FinishSendsStatement: PostgresPreparedStatement {
     var statuses: [String]
     var nextAttempts: [Date]
     var reasons: [String]
+    /// Per row: the reason is a token (``FieldEncryption/sealText(_:)``).
+    var reasonsEncrypted: [Bool]
     var providerIDs: [String]
     var startedAts: [Date]
     var durations: [Int]
@@ -67,7 +71,7 @@ package struct FinishSendsStatement: PostgresPreparedStatement {
     var answer: String?
 
     package func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 16)
+        var bindings = PostgresBindings(capacity: 17)
         bindings.append(claimToken)
         bindings.append(sendIDs)
         bindings.append(attempts)
@@ -84,6 +88,7 @@ package struct FinishSendsStatement: PostgresPreparedStatement {
         bindings.append(shard)
         bindings.append(answerAlertID)
         bindings.append(answer)
+        bindings.append(reasonsEncrypted)
         return bindings
     }
 

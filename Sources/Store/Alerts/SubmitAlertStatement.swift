@@ -14,8 +14,8 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
     package static let sql = """
         WITH inserted AS (
             INSERT INTO alerts (id, alert_type, severity, subject, message, message_encrypted, recipients, links, idempotency_key,
-                request_id, created_at, response)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $18)
+                request_id, created_at, response, sealed_fields, fields_encrypted)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $18, $19, $19 IS NOT NULL)
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
         ), sends AS (
             INSERT INTO alert_sends (id, alert_id, channel, status, attempts, next_attempt_at, claim_token, claimed_until,
@@ -41,7 +41,7 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
 
     package static let bindingDataTypes: [PostgresDataType] = [
         .uuid, .text, .text, .text, .bytea, .bool, .textArray, .textArray, .text, .text, .timestamptz, .uuid, .timestamptz,
-        .uuidArray, .textArray, .int2, .textArray, .text,
+        .uuidArray, .textArray, .int2, .textArray, .text, .bytea,
     ]
 
     package typealias Row = Int
@@ -50,6 +50,8 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
     var alert: Alert
     var message: Data
     var messageEncrypted: Bool
+    /// Subject, recipients and links as one token (``AlertFields``); the clear columns are then left empty.
+    var sealedFields: Data?
     var requestID: String?
     var now: Date
     var claimToken: UUID
@@ -68,6 +70,7 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
         alert: Alert,
         message: Data,
         messageEncrypted: Bool,
+        sealedFields: Data? = nil,
         requestID: String? = nil,
         now: Date,
         claimToken: UUID,
@@ -82,6 +85,7 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
         self.alert = alert
         self.message = message
         self.messageEncrypted = messageEncrypted
+        self.sealedFields = sealedFields
         self.requestID = requestID
         self.now = now
         self.claimToken = claimToken
@@ -94,15 +98,16 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
     }
 
     package func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 18)
+        var bindings = PostgresBindings(capacity: 19)
+        let sealed = sealedFields != nil
         bindings.append(id)
         bindings.append(alert.alertType)
         bindings.append(alert.severity.rawValue)
-        bindings.append(alert.subject)
+        bindings.append(sealed ? "" : alert.subject)
         try bindings.append(message)
         bindings.append(messageEncrypted)
-        bindings.append(alert.recipients)
-        bindings.append(alert.links)
+        bindings.append(sealed ? [] : alert.recipients)
+        bindings.append(sealed ? [] : alert.links)
         bindings.append(alert.idempotencyKey)
         bindings.append(requestID)
         bindings.append(now)
@@ -113,6 +118,7 @@ package struct SubmitAlertStatement: PostgresPreparedStatement {
         bindings.append(shard)
         bindings.append(statuses.map(WorkQueue.alertSends.spelling(of:)))
         bindings.append(answer)
+        if let sealedFields { try bindings.append(sealedFields) } else { bindings.appendNull() }
         return bindings
     }
 

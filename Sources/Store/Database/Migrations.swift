@@ -300,5 +300,19 @@ public enum Migrations {
                 "ALTER TABLE users ADD COLUMN sessions_revoked_at timestamptz",
             ]
         ),
+        Migration(
+            version: 9,
+            name: "health data encrypted at rest",
+            statements: [
+                // In REAL_DATA_MODE an alert's subject, recipients and links are one Fernet token of their JSON here,
+                // and the clear columns hold '' and '{}'.
+                "ALTER TABLE alerts ADD COLUMN sealed_fields bytea",
+                "ALTER TABLE alerts ADD COLUMN fields_encrypted boolean NOT NULL DEFAULT false",
+                // A partner's answer, and a provider's error text, may echo what they were sent.
+                "ALTER TABLE webhook_attempts ADD COLUMN response_encrypted boolean NOT NULL DEFAULT false",
+                "ALTER TABLE alert_sends ADD COLUMN last_error_encrypted boolean NOT NULL DEFAULT false",
+                "ALTER TABLE alert_send_attempts ADD COLUMN error_encrypted boolean NOT NULL DEFAULT false",
+            ]
+        ),
     ]
 }

@@ -40,7 +40,7 @@ public struct FieldRotation: Sendable {
 
     /// Whether rows of `group` stored in clear are sealed now.
     func sealsClear(_ group: EncryptedColumns) -> Bool {
-        guard encryption.hasKey else { return false }
+        guard encryption.hasKey, group.sealsInPlace else { return false }
         switch group.kind {
         case .secret: return true
         case .payload: return encryption.encryptPayloads
@@ -56,12 +56,12 @@ public struct FieldRotation: Sendable {
         var keyCondition = ""
         if let after {
             bindings.append(after)
-            keyCondition = "AND id > $3::\(group.keyType)"
+            keyCondition = "AND (\(group.key.map(\.name).joined(separator: ", "))) > (\(Self.parts(of: "$3", group)))"
         }
         let select = PostgresQuery(
             unsafeSQL: """
-                SELECT id::text, \(group.flag), \(read) FROM \(group.table)
-                WHERE (\(group.flag) OR $1::boolean) \(keyCondition) ORDER BY id LIMIT $2::int
+                SELECT \(group.keyText), \(group.flag), \(read) FROM \(group.table)
+                WHERE (\(group.flag) OR $1::boolean) \(keyCondition) ORDER BY \(group.key.map(\.name).joined(separator: ", ")) LIMIT $2::int
                 """,
             binds: bindings
         )
@@ -133,7 +133,7 @@ public struct FieldRotation: Sendable {
         bindings.append(changes.map(\.key))
         var names = ["key"]
         var sets = ["\(group.flag) = true"]
-        var conditions = ["t.id = u.key::\(group.keyType)"]
+        var conditions = ["(\(group.key.map { "t.\($0.name)" }.joined(separator: ", "))) = (\(Self.parts(of: "u.key", group)))"]
         for (index, column) in group.columns.enumerated() {
             bindings.append(changes.map { $0.old[index] })
             bindings.append(changes.map { $0.new[index] })
@@ -155,6 +155,11 @@ public struct FieldRotation: Sendable {
         var written = 0
         for try await _ in try await connection.query(update, logger: logger) { written += 1 }
         return written
+    }
+
+    /// The key columns' values out of key text (``EncryptedColumns/keyText``), typed.
+    static func parts(of text: String, _ group: EncryptedColumns) -> String {
+        group.key.enumerated().map { "split_part(\(text), '/', \($0.offset + 1))::\($0.element.type)" }.joined(separator: ", ")
     }
 
     /// What stands for NULL in the text arrays (no token, and no hex, is "-").

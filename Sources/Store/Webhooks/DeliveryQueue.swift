@@ -91,6 +91,8 @@ package enum DeliveryQueue {
         package var durationMilliseconds: Int
         var statusCode: Int?
         var responseBody: String?
+        /// Whether `responseBody` is a token (``FieldEncryption/sealText(_:)``): a partner's answer may echo the payload.
+        var responseEncrypted = false
         var errorKind: String?
         /// Succeeded, failed (no attempts left or endpoint gone) or pending (retry at `nextAttemptAt`).
         package var status: WorkStatus
@@ -107,6 +109,7 @@ package enum DeliveryQueue {
             durationMilliseconds: Int,
             statusCode: Int? = nil,
             responseBody: String? = nil,
+            responseEncrypted: Bool = false,
             errorKind: String? = nil,
             status: WorkStatus,
             nextAttemptAt: Date? = nil,
@@ -116,6 +119,7 @@ package enum DeliveryQueue {
             self.durationMilliseconds = durationMilliseconds
             self.statusCode = statusCode
             self.responseBody = responseBody
+            self.responseEncrypted = responseEncrypted
             self.errorKind = errorKind
             self.status = status
             self.nextAttemptAt = nextAttemptAt

@@ -37,9 +37,9 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
             WHERE d.id = ANY (ARRAY(SELECT unnest($1::uuid[]))) AND d.claim_token = ($2::uuid[])[\(at)]
             RETURNING d.id, d.endpoint_id, \(at) AS i
         ), recorded AS (
-            INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind)
+            INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_body, error_kind, response_encrypted)
             SELECT id, ($7::int8[])[i], ($8::timestamptz[])[i], ($9::int8[])[i], nullif(($5::int8[])[i], 0),
-                CASE WHEN ($10::bool[])[i] THEN ($11::text[])[i] END, nullif(($6::text[])[i], '')
+                CASE WHEN ($10::bool[])[i] THEN ($11::text[])[i] END, nullif(($6::text[])[i], ''), ($18::bool[])[i]
             FROM held
             ON CONFLICT (delivery_id, attempt) DO NOTHING
         ), counted AS (
@@ -87,7 +87,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
 
     package static let bindingDataTypes: [PostgresDataType] = [
         .uuidArray, .uuidArray, .textArray, .timestamptzArray, .int8Array, .textArray, .int8Array, .timestamptzArray, .int8Array,
-        .boolArray, .textArray, .textArray, .timestamptz, .int2, .boolArray, .textArray, .timestamptz,
+        .boolArray, .textArray, .textArray, .timestamptz, .int2, .boolArray, .textArray, .timestamptz, .boolArray,
     ]
 
     package typealias Row = (UUID, Bool, Bool)
@@ -103,6 +103,8 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
     var durations: [Int]
     var hasResponseBody: [Bool]
     var responseBodies: [String]
+    /// Per row: the body is a token (``FieldEncryption/sealText(_:)``).
+    var responsesEncrypted: [Bool]
     var counterOutcomes: [String]
     var now: Date
     var shard: Int16
@@ -123,6 +125,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
         durations = results.map(\.outcome.durationMilliseconds)
         hasResponseBody = results.map { $0.outcome.responseBody != nil }
         responseBodies = results.map { $0.outcome.responseBody ?? "" }
+        responsesEncrypted = results.map(\.outcome.responseEncrypted)
         counterOutcomes = results.map { $0.outcome.status.result.rawValue }
         self.now = now
         shard = Counters.randomShard()
@@ -132,7 +135,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
     }
 
     package func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 17)
+        var bindings = PostgresBindings(capacity: 18)
         bindings.append(deliveryIDs)
         bindings.append(claimTokens)
         bindings.append(statuses)
@@ -150,6 +153,7 @@ package struct FinishDeliveriesStatement: PostgresPreparedStatement {
         bindings.append(succeeded)
         bindings.append(disableReasons)
         bindings.append(failingCutoff)
+        bindings.append(responsesEncrypted)
         return bindings
     }
 
