@@ -76,6 +76,43 @@ struct WebhookReceiveTests {
         }
     }
 
+    @Test("a flood of 10,000 bad signatures adds a few counted audit rows, not 10,000; every one is counted")
+    func refusalFlood() async throws {
+        try await withHarness { harness in
+            let (slug, _) = try await harness.addSource()
+            let wrong = WebhookSignature.newSecret()
+            await withTaskGroup(of: Int.self) { group in
+                for worker in 0..<16 {
+                    group.addTask {
+                        var unauthorized = 0
+                        for index in 0..<625 {
+                            let answer = await harness.receive(slug: slug, secret: wrong, body: #"{"n":\#(index)}"#, id: "msg_\(worker)_\(index)")
+                            if answer.status == .unauthorized { unauthorized += 1 }
+                        }
+                        return unauthorized
+                    }
+                }
+                var total = 0
+                for await count in group { total += count }
+                #expect(total == 10_000)
+            }
+            let (rows, counted, minutes) = try await harness.database.withConnection { connection in
+                let result = try await connection.query(
+                    """
+                    SELECT count(*)::int, coalesce(sum(count), 0)::int, count(DISTINCT at)::int FROM audit_events
+                    WHERE action = 'webhook_receive' AND outcome = 'rejected' AND detail->>'source' = \(slug)
+                    """,
+                    logger: harness.logger
+                )
+                for try await row in result.decode((Int, Int, Int).self) { return row }
+                return (0, 0, 0)
+            }
+            #expect(counted == 10_000)
+            // At most one row per shard (four) per minute the flood spanned.
+            #expect(rows >= 1 && rows <= 4 * minutes && minutes <= 3, "\(rows) rows over \(minutes) minutes")
+        }
+    }
+
     @Test("types a source may not send are recorded as ignored and answered 200; the type comes from type or event_type, never X-Event-Type")
     func ignoredTypes() async throws {
         try await withHarness { harness in

@@ -80,9 +80,10 @@ public struct AuthService: Sendable {
                 username: username, address: caller.address, settings: settings, now: now, on: connection, logger: logger
             ) {
             case .throttled(let retryAfter):
-                try await AuditLog.record(
-                    AuditEvent(action: "login", outcome: "throttled", username: username, requestID: caller.requestID, clientAddress: caller.address),
-                    at: now, on: connection, logger: logger
+                // Counted per address and minute: a throttled caller can send as many as it likes.
+                try await AuditLog.countRefusal(
+                    AuditEvent(action: "login", outcome: "throttled", requestID: caller.requestID, clientAddress: caller.address),
+                    source: caller.address ?? "unknown", at: now, on: connection, logger: logger
                 )
                 try await Counters.increment("auth_login_total", labels: ["outcome": "throttled"], on: connection, logger: logger)
                 return .throttled(retryAfter)

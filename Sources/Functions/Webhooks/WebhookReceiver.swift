@@ -160,9 +160,10 @@ public struct WebhookReceiver: Sendable {
             throw ReceiveRejection.unknownSource
         case .badSignature(let slug, let error):
             try await database.withTransaction { connection in
-                try await AuditLog.record(
+                // Counted per source, reason and minute: anyone can post a bad signature.
+                try await AuditLog.countRefusal(
                     AuditEvent(action: "webhook_receive", outcome: "rejected", requestID: requestID, detail: ["source": slug, "reason": "\(error)"]),
-                    at: now, on: connection, logger: logger
+                    source: "\(slug)/\(error)", at: now, on: connection, logger: logger
                 )
                 try await Counters.increment("webhook_received_total", labels: ["source": slug, "outcome": "rejected"], on: connection, logger: logger)
             }

@@ -19,6 +19,31 @@ public enum AuditLog {
         )
     }
 
+    /// The width of a refusal's bucket.
+    public static let refusalBucket: TimeInterval = 60
+    /// Rows one bucket is spread over, so that a flood's writes do not all wait on one row.
+    static let refusalShards = 4
+
+    /// Counts an unauthenticated refusal (a bad signature, a throttled login) in the row for its minute, action,
+    /// outcome and `source` (a webhook source, a client address): anyone can send these, so a flood adds a few
+    /// rows a minute, not one per request. The row keeps the first request's id and `event.detail`.
+    public static func countRefusal(_ event: AuditEvent, source: String, at time: Date, on connection: PostgresConnection, logger: Logger) async throws {
+        let minute = (time.timeIntervalSince1970 / refusalBucket).rounded(.down) * refusalBucket
+        let start = Date(timeIntervalSince1970: minute)
+        let shard = Int.random(in: 0..<refusalShards)
+        let key = String(decoding: try JSONEncoder.stable.encode([event.action, event.outcome, source, String(Int64(minute)), String(shard)]), as: UTF8.self)
+        let detail = String(decoding: try JSONEncoder.stable.encode(event.detail), as: UTF8.self)
+        try await connection.query(
+            """
+            INSERT INTO audit_events (at, action, outcome, request_id, client_address, detail, count, last_at, bucket)
+            VALUES (\(start), \(event.action), \(event.outcome), \(event.requestID), \(event.clientAddress), \(detail)::jsonb, 1, \(time), \(key))
+            ON CONFLICT (bucket) WHERE bucket IS NOT NULL
+            DO UPDATE SET count = audit_events.count + 1, last_at = greatest(audit_events.last_at, EXCLUDED.last_at)
+            """,
+            logger: logger
+        )
+    }
+
     /// The most recent events, newest first (for tests and operators).
     public static func recent(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [AuditEvent] {
         let rows = try await connection.query(

@@ -314,5 +314,22 @@ public enum Migrations {
                 "ALTER TABLE alert_send_attempts ADD COLUMN error_encrypted boolean NOT NULL DEFAULT false",
             ]
         ),
+        Migration(
+            version: 10,
+            name: "refusals counted per minute",
+            statements: [
+                // Unauthenticated refusals (bad signatures, throttled logins) are one row per minute, source and
+                // reason (and one of four shards, so a flood does not queue on one row), with how many there were:
+                // anyone can send them, and a row each would let anyone fill the audit trail.
+                "ALTER TABLE audit_events ADD COLUMN count integer NOT NULL DEFAULT 1",
+                "ALTER TABLE audit_events ADD COLUMN last_at timestamptz",
+                "ALTER TABLE audit_events ADD COLUMN bucket text",
+                "CREATE UNIQUE INDEX audit_events_bucket ON audit_events (bucket) WHERE bucket IS NOT NULL",
+                """
+                COMMENT ON COLUMN audit_events.count IS 'How many requests a counted row stands for (1 for what a person did); \
+                a counted row has a bucket, at is the start of its minute and last_at the last one counted'
+                """,
+            ]
+        ),
     ]
 }
