@@ -34,6 +34,8 @@ struct AppConfiguration: Sendable {
     var encryption: FieldEncryption
     /// Retry schedule, timeouts, budgets, SSRF switch.
     var webhooks: WebhookSettings
+    /// How long records are kept (`functions maintain`).
+    var retention: RetentionPolicy
     /// Email backend, Slack, PDF, alert retries.
     var alerts: AlertSettings
     /// `SENTRY_DSN`: unexpected errors go to Sentry when set.
@@ -130,6 +132,11 @@ struct AppConfiguration: Sendable {
         webhooks.maxReceiveBytes = try reader.integer("WEBHOOK_MAX_BODY_BYTES", default: 1024 * 1024, range: 1024...(32 * 1024 * 1024))
         webhooks.maxPublishBytes = try reader.integer("WEBHOOK_MAX_PUBLISH_BYTES", default: 2 * 1024 * 1024, range: 1024...(32 * 1024 * 1024))
         self.webhooks = webhooks
+        var retention = RetentionPolicy()
+        retention.audit = Double(try reader.integer("RETENTION_AUDIT_DAYS", default: 2557, range: 1...36_500)) * 86_400
+        retention.webhooks = Double(try reader.integer("RETENTION_WEBHOOK_DAYS", default: 30, range: 1...3650)) * 86_400
+        retention.alerts = Double(try reader.integer("RETENTION_ALERT_DAYS", default: 90, range: 1...3650)) * 86_400
+        self.retention = retention
         var alerts = AlertSettings()
         if let backend = reader.string("EMAIL_BACKEND") {
             guard let parsed = AlertSettings.EmailBackend(setting: backend) else {

@@ -78,6 +78,14 @@ struct Deliveries: AsyncParsableCommand {
             let failedOnly = self.failedOnly
             return try await withAdminDatabase { database, _, logger in
                 try await database.withTransaction { connection in
+                    // Their messages are held until this commits, so `functions maintain` (which skips held messages)
+                    // cannot purge a delivery this makes pending again.
+                    try await connection.query(
+                        """
+                        SELECT 1 FROM webhook_messages WHERE id IN (
+                            SELECT message_id FROM webhook_deliveries WHERE (\(kind) = 'id' AND id = \(uuid)) OR (\(kind) <> 'id' AND endpoint_id = \(uuid))
+                        ) FOR SHARE
+                        """, logger: logger)
                     let rows = kind == "id"
                         ? try await connection.query(
                             """

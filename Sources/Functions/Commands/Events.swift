@@ -72,17 +72,19 @@ struct Events: AsyncParsableCommand {
                 try await database.withConnection { connection -> [String]? in
                     let rows = try await connection.query(
                         """
-                        SELECT source_slug, event_type, status, message_id, received_at, request_id, unsigned_headers::text, payload, payload_encrypted
+                        SELECT source_slug, event_type, status, message_id, received_at, request_id, unsigned_headers::text, payload, payload_encrypted,
+                            purged_at
                         FROM webhook_events WHERE id = \(uuid)
                         """,
                         logger: logger
                     )
                     var lines: [String]?
-                    for try await (slug, type, status, sender, at, request, unsigned, payload, encrypted) in rows.decode(
-                        (String, String?, String, String, Date, String?, String?, Data, Bool).self
+                    for try await (slug, type, status, sender, at, request, unsigned, payload, encrypted, purged) in rows.decode(
+                        (String, String?, String, String, Date, String?, String?, Data, Bool, Date?).self
                     ) {
-                        let body = (try? configuration.encryption.openPayload(payload, encrypted: encrypted))
-                            .map { String(decoding: $0, as: UTF8.self) } ?? "(encrypted: FIELD_ENCRYPTION_KEY cannot open it)"
+                        let body = purged.map { "(purged \(timeText($0)) by retention; the row stays to refuse a replay)" }
+                            ?? (try? configuration.encryption.openPayload(payload, encrypted: encrypted)).map { String(decoding: $0, as: UTF8.self) }
+                            ?? "(encrypted: FIELD_ENCRYPTION_KEY cannot open it)"
                         lines = [
                             "event \(uuid.uuidString.lowercased())", "source: \(slug)", "type: \(type ?? "-")", "status: \(status)",
                             "sender's id: \(sender)", "received: \(timeText(at))", "request id: \(request ?? "-")",

@@ -29,7 +29,7 @@ extension WebhookReceiver {
                     """
                     SELECT e.source_id, e.source_slug, e.event_type, e.message_id, e.payload, e.payload_encrypted, e.request_id, m.id
                     FROM webhook_events e LEFT JOIN webhook_messages m ON m.source_event_id = e.id
-                    WHERE e.id = \(id) AND e.status = 'accepted' FOR UPDATE OF e
+                    WHERE e.id = \(id) AND e.status = 'accepted' AND e.purged_at IS NULL FOR UPDATE OF e
                     """,
                     logger: logger
                 )

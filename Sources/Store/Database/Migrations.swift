@@ -331,5 +331,21 @@ public enum Migrations {
                 """,
             ]
         ),
+        Migration(
+            version: 11,
+            name: "retention",
+            statements: [
+                // `functions maintain` takes the oldest rows first.
+                "CREATE INDEX webhook_messages_created ON webhook_messages (created_at)",
+                "CREATE INDEX alerts_created ON alerts (created_at)",
+                // An hmac-sha256 source's event outlives its retention as a replay guard: payload and unsigned
+                // headers emptied, the row (source, sender's id) kept.
+                "ALTER TABLE webhook_events ADD COLUMN purged_at timestamptz",
+                """
+                COMMENT ON COLUMN webhook_events.purged_at IS 'When retention emptied the payload of an event kept only to refuse \
+                a replay of its body (hmac-sha256 sources have no timestamp)'
+                """,
+            ]
+        ),
     ]
 }
