@@ -102,6 +102,10 @@ struct ObservabilityEndToEndTests {
         }
         let text = logs.lines.joined()
         #expect(!text.isEmpty)
+        // The failed login's audit record has its line, which the audit sink routes (jsonPayload.audit), without
+        // the username or address it was tried with.
+        let audit = logs.lines.filter { $0.contains(#""audit":"true""#) }
+        #expect(audit.contains { $0.contains(#""action":"login""#) && $0.contains(#""outcome":"failure""#) }, "\(audit)")
         for secret in phi {
             #expect(!text.contains(secret), "\(secret) appeared in the logs")
         }

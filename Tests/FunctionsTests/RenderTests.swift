@@ -54,13 +54,36 @@ struct RenderTests {
         #expect(dig(job, ["spec", "template", "spec", "template", "spec", "containers", 0, "args", 0]) as? String == "migrate")
         let scheduler = try Yams.load(yaml: try #require(files.first { $0.0 == "scheduler/jobs.yaml" }?.1))
         let jobs = try #require(dig(scheduler, ["jobs"]) as? [[String: Any]])
-        #expect(Set(jobs.compactMap { $0["name"] as? String }) == ["webhook-dispatch-drain", "send-alert-drain"])
-        for entry in jobs {
+        #expect(Set(jobs.compactMap { $0["name"] as? String }) == ["webhook-dispatch-drain", "send-alert-drain", "functions-maintain"])
+        for entry in jobs where entry["name"] as? String != "functions-maintain" {
             #expect(entry["schedule"] as? String == "* * * * *")
             #expect(dig(entry, ["httpTarget", "oidcToken", "serviceAccountEmail"]) != nil)
             #expect((dig(entry, ["httpTarget", "uri"]) as? String)?.hasSuffix("/drain") == true)
         }
+        // The retention purge: a job with the retention settings, as the jobs' account, run daily through the Run
+        // Admin API with an OAuth token.
+        let maintain = try Yams.load(yaml: try #require(files.first { $0.0 == "jobs/functions-maintain.yaml" }?.1))
+        let jobSpec: [Any] = ["spec", "template", "spec", "template", "spec"]
+        #expect(dig(maintain, jobSpec + ["containers", 0, "args", 0]) as? String == "maintain")
+        #expect(dig(maintain, jobSpec + ["serviceAccountName"]) as? String == "functions-jobs@PROJECT_ID.iam.gserviceaccount.com")
+        #expect(dig(job, jobSpec + ["serviceAccountName"]) as? String == "functions-jobs@PROJECT_ID.iam.gserviceaccount.com")
+        let maintainEnv = try #require(dig(maintain, jobSpec + ["containers", 0, "env"]) as? [[String: Any]])
+        #expect(maintainEnv.contains { $0["name"] as? String == "RETENTION_AUDIT_DAYS" && $0["value"] as? String == "2557" })
+        #expect(maintainEnv.contains { $0["name"] as? String == "DATABASE_URL" && dig($0, ["valueFrom", "secretKeyRef", "name"]) != nil })
+        let trigger = try #require(jobs.first { $0["name"] as? String == "functions-maintain" })
+        #expect(trigger["schedule"] as? String == "30 3 * * *")
+        #expect(dig(trigger, ["httpTarget", "uri"]) as? String == "https://run.googleapis.com/v2/projects/PROJECT_ID/locations/europe-west1/jobs/functions-maintain:run")
+        #expect(dig(trigger, ["httpTarget", "oauthToken", "serviceAccountEmail"]) as? String == "functions-scheduler@PROJECT_ID.iam.gserviceaccount.com")
+        // Audit entries kept seven years in their own bucket.
+        let logging = try Yams.load(yaml: try #require(files.first { $0.0 == "logging/audit.yaml" }?.1))
+        #expect(dig(logging, ["bucket", "retentionDays"]) as? Int == 2557)
+        #expect(dig(logging, ["sink", "filter"]) as? String == #"jsonPayload.audit="true""#)
         let script = try #require(files.first { $0.0 == "deploy.sh" }?.1)
+        #expect(script.contains("gcloud run jobs replace jobs/functions-maintain.yaml"))
+        #expect(script.contains("gcloud run jobs add-iam-policy-binding functions-maintain --region \"$REGION\" --member serviceAccount:functions-scheduler@"))
+        #expect(script.contains("gcloud scheduler jobs \"$MODE\" http functions-maintain") && script.contains("--oauth-service-account-email"))
+        #expect(script.contains("gcloud logging buckets \"$MODE\" functions-audit --location global --retention-days 2557"))
+        #expect(script.contains("gcloud logging sinks \"$MODE\" functions-audit \"logging.googleapis.com/projects/$PROJECT/locations/global/buckets/functions-audit\""))
         #expect(script.contains("gcloud run deploy metrics") && script.contains("--no-allow-unauthenticated"))
         #expect(script.contains("gcloud run deploy login") && script.contains("--allow-unauthenticated"))
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("deploy-\(UUID().uuidString).sh")
@@ -93,8 +116,11 @@ struct RenderTests {
         for account in accounts.values { #expect(!bindings.contains { $0.contains("serviceAccount:\(account) ") }, "\(account)") }
         let scheduler = try Yams.load(yaml: try #require(try render().first { $0.0 == "scheduler/jobs.yaml" }?.1))
         for job in try #require(dig(scheduler, ["jobs"]) as? [[String: Any]]) {
-            #expect(dig(job, ["httpTarget", "oidcToken", "serviceAccountEmail"]) as? String == spec.scheduler_service_account)
+            let token = dig(job, ["httpTarget", "oidcToken", "serviceAccountEmail"]) ?? dig(job, ["httpTarget", "oauthToken", "serviceAccountEmail"])
+            #expect(token as? String == spec.scheduler_service_account)
         }
+        // The jobs run as their own account, which invokes nothing.
+        #expect(!bindings.contains { $0.contains("serviceAccount:\(spec.jobs_service_account ?? "-") ") })
     }
 
     @Test("render refuses a drain budget + attempt timeout, or a first-attempt budget, that does not fit the function's timeout_seconds")

@@ -40,6 +40,7 @@ enum Server {
     static func run(
         configuration: AppConfiguration,
         migrate: Bool,
+        maintainLocally: Duration? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         var configuration = configuration
@@ -60,7 +61,11 @@ enum Server {
         if let open = configuration.openPrivateRoutes { throw open }
         // The pool opens its connections (all of DB_POOL_SIZE by default) once the port is open, so start-up does
         // not wait on them; unless migrations must run first, which need it before serving.
-        let services: [any Service] = (migrate ? [database.service] : []) + [work, providers] + (sentry.map { [$0] } ?? [])
+        var services: [any Service] = (migrate ? [database.service] : []) + [work, providers] + (sentry.map { [$0] } ?? [])
+        if let every = maintainLocally {
+            let purge = Purge(policy: configuration.retention, failureWindow: Double(configuration.auth.failureWindow))
+            services.append(LocalMaintenance(database: database, purge: purge, every: every, logger: Logger(label: "maintain")))
+        }
         try await runtime.run(
             services: services,
             afterListening: migrate ? [] : [database.service],

@@ -17,6 +17,9 @@ struct Local: AsyncParsableCommand {
     @Option(help: "Folder for the private PostgreSQL cluster (default: .local/postgres in the checkout).")
     var dataDirectory: String?
 
+    @Option(help: "Seconds between runs of `functions maintain` (the retention purge; first run after a minute at most).")
+    var maintainEvery: Int = 3600
+
     func run() async throws {
         var environment = ProcessInfo.processInfo.environment
         environment["PORT"] = String(port)
@@ -59,7 +62,7 @@ struct Local: AsyncParsableCommand {
         }
         let port = self.port
         do {
-            try await Server.run(configuration: configuration, migrate: true) { bound in
+            try await Server.run(configuration: configuration, migrate: true, maintainLocally: .seconds(max(maintainEvery, 1))) { bound in
                 Self.printBanner(port: bound == 0 ? port : bound)
             }
         } catch {

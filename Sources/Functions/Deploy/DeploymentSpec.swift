@@ -42,6 +42,23 @@ struct DeploymentSpec: Decodable, Sendable {
     var scheduler_service_account: String
     var defaults: Defaults
     var functions: [Function]
+    /// The identity the jobs (`migrate`, `maintain`) run as: Cloud SQL client and the database secret, nothing else.
+    var jobs_service_account: String?
+    /// `functions maintain` as a Cloud Run Job, run by Cloud Scheduler.
+    var maintenance: Maintenance?
+    /// Where audit log entries are kept (a Cloud Logging bucket), and how long.
+    var audit_log_bucket: LogBucket?
+
+    struct Maintenance: Decodable, Sendable {
+        /// Cron, in UTC.
+        var schedule: String
+        var env: [String: String]?
+    }
+
+    struct LogBucket: Decodable, Sendable {
+        var name: String
+        var retention_days: Int
+    }
 
     /// What does not fit: a drain whose budget plus one attempt's timeout, or first attempts whose budget, exceed
     /// the function's request timeout (Cloud Run would cut the request off with claims still held and attempts

@@ -17,6 +17,16 @@ public enum AuditLog {
             """,
             logger: logger
         )
+        line(event, logger: logger)
+    }
+
+    /// The log line of an audit record, which the audit sink routes to the long-kept bucket (`jsonPayload.audit`):
+    /// what happened and to whom by id, never a name, address or detail (the row holds those).
+    static func line(_ event: AuditEvent, counted: Bool = false, logger: Logger) {
+        var metadata: Logger.Metadata = ["audit": "true", "action": "\(event.action)", "outcome": "\(event.outcome)"]
+        if let user = event.userID { metadata["user_id"] = "\(user)" }
+        if counted { metadata["counted"] = "per minute from here" }
+        logger.notice("audit", metadata: metadata)
     }
 
     /// The width of a refusal's bucket.
@@ -33,15 +43,18 @@ public enum AuditLog {
         let shard = Int.random(in: 0..<refusalShards)
         let key = String(decoding: try JSONEncoder.stable.encode([event.action, event.outcome, source, String(Int64(minute)), String(shard)]), as: UTF8.self)
         let detail = String(decoding: try JSONEncoder.stable.encode(event.detail), as: UTF8.self)
-        try await connection.query(
+        let rows = try await connection.query(
             """
             INSERT INTO audit_events (at, action, outcome, request_id, client_address, detail, count, last_at, bucket)
             VALUES (\(start), \(event.action), \(event.outcome), \(event.requestID), \(event.clientAddress), \(detail)::jsonb, 1, \(time), \(key))
             ON CONFLICT (bucket) WHERE bucket IS NOT NULL
             DO UPDATE SET count = audit_events.count + 1, last_at = greatest(audit_events.last_at, EXCLUDED.last_at)
+            RETURNING count
             """,
             logger: logger
         )
+        // One line per counted row, when it is made: a flood is a few lines, as it is a few rows.
+        for try await count in rows.decode(Int.self) where count == 1 { line(event, counted: true, logger: logger) }
     }
 
     /// The most recent events, newest first (for tests and operators).

@@ -1,4 +1,5 @@
 import Crypto
+import Domain
 import Foundation
 import Logging
 import PostgresNIO
@@ -114,7 +115,10 @@ package enum RefreshTokenStore {
             successorExpiresAt: successorExpiresAt, now: now, requestID: requestID, clientAddress: clientAddress,
             shard: Counters.randomShard()
         )
-        for try await row in try await connection.execute(statement, logger: logger) { return row }
+        for try await row in try await connection.execute(statement, logger: logger) {
+            AuditLog.line(AuditEvent(action: "refresh", outcome: "success", userID: row.1), logger: logger)
+            return row
+        }
         return nil
     }
 
