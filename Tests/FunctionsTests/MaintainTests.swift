@@ -235,4 +235,58 @@ struct MaintainTests {
             #expect(replayed.events == 0, "\(replayed)")
         }
     }
+
+    @Test("a drain and a scrape keep working while a purge of 200,000 rows runs (the 1,000,000-row case: Benchmarks/retention.py)")
+    func trafficDuringPurge() async throws {
+        var settings = WebhookSettings.testing
+        settings.lease = .seconds(30)
+        try await WebhookHarness.withOwnDatabase("maintain-traffic", settings: settings) { harness in
+            let sink = WebhookSink()
+            try await sink.run { base in
+                let (live, _) = try await harness.addEndpoint(url: base + "/live", types: ["t.*"])
+                try await harness.database.withConnection { connection in
+                    // 50,000 messages finished 40 days ago, each with a delivery and two attempts: 200,000 rows.
+                    try await connection.query(
+                        """
+                        WITH m AS (
+                            INSERT INTO webhook_messages (id, event_type, payload, response, created_at)
+                            SELECT gen_random_uuid(), 't.old', '\\x7b7d', '{}', now() - interval '40 days' FROM generate_series(1, 50000) RETURNING id
+                        ), d AS (
+                            INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, finished_at)
+                            SELECT gen_random_uuid(), id, \(live), 'failed', 2, now(), now() - interval '40 days', now() - interval '39 days' FROM m RETURNING id
+                        )
+                        INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms) SELECT d.id, n, now(), 1 FROM d, generate_series(1, 2) n
+                        """,
+                        logger: harness.logger
+                    )
+                }
+                let metrics = Metrics(database: harness.database, access: PrivateAccess(token: nil))
+                let scraper = FunctionInvoker(registry: try FunctionRegistry(functions: [metrics], target: "metrics"), logger: harness.logger, errorMapper: Answers.error(for:))
+                let purge = Purge(policy: RetentionPolicy(), failureWindow: 900, batchSize: 2000)
+                let database = harness.database
+                async let purged = Maintain.purge(purge, database: database, until: ContinuousClock.now + .seconds(120), logger: TestDatabase.quietLogger)
+                // Once the purge is under way: 200 events published and delivered, and scrapes answered.
+                var left = 50_000
+                while left == 50_000 {
+                    try await Task.sleep(for: .milliseconds(20))
+                    left = try await database.withConnection { connection in
+                        var count = 0
+                        for try await value in try await connection.query("SELECT count(*)::int FROM webhook_messages WHERE event_type = 't.old'", logger: harness.logger)
+                            .decode(Int.self) { count = value }
+                        return count
+                    }
+                }
+                #expect(left > 0, "the purge ended before the traffic started: make it bigger")
+                for index in 0..<200 { #expect(await harness.publish(#"{"type":"t.new","data":\#(index)}"#).status == .accepted) }
+                _ = try await harness.drain()
+                let scrape = ContinuousClock.now
+                let answer = await scraper.invoke(FunctionRequest(method: .get, path: "/"))
+                #expect(answer.status == .ok && ContinuousClock.now - scrape < .seconds(2))
+                let report = try await purged
+                #expect(Set(sink.requests.compactMap { $0.headers["webhook-id"] }).count == 200)
+                let removed = report.removed.reduce(0) { $0 + $1.1.values.reduce(0, +) }
+                #expect(removed == 200_000, "\(report.removed)")
+            }
+        }
+    }
 }
