@@ -60,7 +60,8 @@ def seed_expired(cluster, messages, target):
         )
         INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code)
         SELECT d.id, n, now() - interval '40 days', 5, 500 FROM d, generate_series(1, 2) n""", "bench")
-    cluster.psql("VACUUM ANALYZE webhook_messages; VACUUM ANALYZE webhook_deliveries; VACUUM ANALYZE webhook_attempts", "bench")
+    for table in ("webhook_messages", "webhook_deliveries", "webhook_attempts"):
+        cluster.psql(f"VACUUM ANALYZE {table}", "bench")
 
 
 def drain_rate(cluster, port, sink_port, count):
