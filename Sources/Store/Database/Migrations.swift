@@ -338,6 +338,8 @@ public enum Migrations {
                 // `functions maintain` takes the oldest rows first.
                 "CREATE INDEX webhook_messages_created ON webhook_messages (created_at)",
                 "CREATE INDEX alerts_created ON alerts (created_at)",
+                // An alert's sends, found by the purge (and the check that none is pending).
+                "CREATE INDEX alert_sends_alert ON alert_sends (alert_id)",
                 // An hmac-sha256 source's event outlives its retention as a replay guard: payload and unsigned
                 // headers emptied, the row (source, sender's id) kept.
                 "ALTER TABLE webhook_events ADD COLUMN purged_at timestamptz",

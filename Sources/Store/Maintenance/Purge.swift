@@ -7,7 +7,9 @@ public import PostgresNIO
 ///
 /// Each batch is one statement (its own short transaction): it picks up to `batchSize` expired parents, locked
 /// `FOR UPDATE SKIP LOCKED` so that several runs at once take different rows and none waits, then deletes their
-/// children before them (set-based, not a cascade trigger per row). A record still pending is never picked: a
+/// children before them (set-based, not a cascade trigger per row). Children are found by key through
+/// `= ANY (ARRAY(…))`, so each lookup is an index probe: a join lets the planner hash the whole child table, which
+/// with 10,000,000 finished deliveries cost seconds per batch. A record still pending is never picked: a
 /// message or alert with a pending or recently finished delivery or send, an event whose forwarded message has one.
 /// Replays hold the rows they change (`FOR UPDATE` / `FOR SHARE`), so a purge skips them.
 ///
@@ -56,13 +58,14 @@ public struct Purge: Sendable {
                                 WHERE d.message_id = m.id AND (d.status = 'pending' OR d.finished_at >= \(cutoff))
                             )
                         ORDER BY m.created_at LIMIT \(limit) FOR UPDATE OF m SKIP LOCKED
+                    ), children AS (
+                        SELECT d.id FROM webhook_deliveries d WHERE d.message_id = ANY (ARRAY(SELECT id FROM doomed))
                     ), attempts AS (
-                        DELETE FROM webhook_attempts a USING webhook_deliveries d, doomed
-                        WHERE d.message_id = doomed.id AND a.delivery_id = d.id RETURNING 1
+                        DELETE FROM webhook_attempts a WHERE a.delivery_id = ANY (ARRAY(SELECT id FROM children)) RETURNING 1
                     ), deliveries AS (
-                        DELETE FROM webhook_deliveries d USING doomed WHERE d.message_id = doomed.id RETURNING 1
+                        DELETE FROM webhook_deliveries d WHERE d.id = ANY (ARRAY(SELECT id FROM children)) RETURNING 1
                     ), messages AS (
-                        DELETE FROM webhook_messages m USING doomed WHERE m.id = doomed.id RETURNING 1
+                        DELETE FROM webhook_messages m WHERE m.id = ANY (ARRAY(SELECT id FROM doomed)) RETURNING 1
                     )
                     SELECT (SELECT count(*) FROM messages)::int, (SELECT count(*) FROM deliveries)::int, (SELECT count(*) FROM attempts)::int
                     """,
@@ -77,9 +80,9 @@ public struct Purge: Sendable {
             let last = guards
                 ? """
                 UPDATE webhook_events e SET payload = ''::bytea, payload_encrypted = false, unsigned_headers = NULL, purged_at = $4
-                FROM doomed WHERE e.id = doomed.id RETURNING 1
+                WHERE e.id = ANY (ARRAY(SELECT id FROM doomed)) RETURNING 1
                 """
-                : "DELETE FROM webhook_events e USING doomed WHERE e.id = doomed.id RETURNING 1"
+                : "DELETE FROM webhook_events e WHERE e.id = ANY (ARRAY(SELECT id FROM doomed)) RETURNING 1"
             return try await counts(
                 ["webhook_events", "webhook_messages", "webhook_deliveries", "webhook_attempts"],
                 connection.query(
@@ -94,14 +97,15 @@ public struct Purge: Sendable {
                                     )
                                 ORDER BY e.received_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED
                             ), forwarded AS (
-                                SELECT m.id FROM webhook_messages m JOIN doomed ON m.source_event_id = doomed.id
+                                SELECT m.id FROM webhook_messages m WHERE m.source_event_id = ANY (ARRAY(SELECT id FROM doomed))
+                            ), children AS (
+                                SELECT d.id FROM webhook_deliveries d WHERE d.message_id = ANY (ARRAY(SELECT id FROM forwarded))
                             ), attempts AS (
-                                DELETE FROM webhook_attempts a USING webhook_deliveries d, forwarded
-                                WHERE d.message_id = forwarded.id AND a.delivery_id = d.id RETURNING 1
+                                DELETE FROM webhook_attempts a WHERE a.delivery_id = ANY (ARRAY(SELECT id FROM children)) RETURNING 1
                             ), deliveries AS (
-                                DELETE FROM webhook_deliveries d USING forwarded WHERE d.message_id = forwarded.id RETURNING 1
+                                DELETE FROM webhook_deliveries d WHERE d.id = ANY (ARRAY(SELECT id FROM children)) RETURNING 1
                             ), messages AS (
-                                DELETE FROM webhook_messages m USING forwarded WHERE m.id = forwarded.id RETURNING 1
+                                DELETE FROM webhook_messages m WHERE m.id = ANY (ARRAY(SELECT id FROM forwarded)) RETURNING 1
                             ), events AS (
                                 \(last)
                             )
@@ -133,12 +137,14 @@ public struct Purge: Sendable {
                                 SELECT 1 FROM alert_sends s WHERE s.alert_id = a.id AND (s.status = 'pending' OR s.finished_at >= \(cutoff))
                             )
                         ORDER BY a.created_at LIMIT \(limit) FOR UPDATE OF a SKIP LOCKED
+                    ), children AS (
+                        SELECT s.id FROM alert_sends s WHERE s.alert_id = ANY (ARRAY(SELECT id FROM doomed))
                     ), attempts AS (
-                        DELETE FROM alert_send_attempts t USING alert_sends s, doomed WHERE s.alert_id = doomed.id AND t.send_id = s.id RETURNING 1
+                        DELETE FROM alert_send_attempts t WHERE t.send_id = ANY (ARRAY(SELECT id FROM children)) RETURNING 1
                     ), sends AS (
-                        DELETE FROM alert_sends s USING doomed WHERE s.alert_id = doomed.id RETURNING 1
+                        DELETE FROM alert_sends s WHERE s.id = ANY (ARRAY(SELECT id FROM children)) RETURNING 1
                     ), removed AS (
-                        DELETE FROM alerts a USING doomed WHERE a.id = doomed.id RETURNING 1
+                        DELETE FROM alerts a WHERE a.id = ANY (ARRAY(SELECT id FROM doomed)) RETURNING 1
                     )
                     SELECT (SELECT count(*) FROM removed)::int, (SELECT count(*) FROM sends)::int, (SELECT count(*) FROM attempts)::int
                     """,
@@ -153,7 +159,7 @@ public struct Purge: Sendable {
                     """
                     WITH doomed AS (
                         SELECT id FROM audit_events WHERE at < \(cutoff) ORDER BY at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                    ), removed AS (DELETE FROM audit_events a USING doomed WHERE a.id = doomed.id RETURNING 1)
+                    ), removed AS (DELETE FROM audit_events a WHERE a.id = ANY (ARRAY(SELECT id FROM doomed)) RETURNING 1)
                     SELECT count(*)::int FROM removed
                     """,
                     logger: logger
@@ -167,7 +173,7 @@ public struct Purge: Sendable {
                     """
                     WITH doomed AS (
                         SELECT id FROM login_failures WHERE at < \(cutoff) ORDER BY at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                    ), removed AS (DELETE FROM login_failures f USING doomed WHERE f.id = doomed.id RETURNING 1)
+                    ), removed AS (DELETE FROM login_failures f WHERE f.id = ANY (ARRAY(SELECT id FROM doomed)) RETURNING 1)
                     SELECT count(*)::int FROM removed
                     """,
                     logger: logger
@@ -183,12 +189,12 @@ public struct Purge: Sendable {
                     """
                     WITH tokens AS (
                         SELECT jti FROM refresh_tokens WHERE expires_at < \(cutoff) LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                    ), removed AS (DELETE FROM refresh_tokens t USING tokens WHERE t.jti = tokens.jti RETURNING 1),
+                    ), removed AS (DELETE FROM refresh_tokens t WHERE t.jti = ANY (ARRAY(SELECT jti FROM tokens)) RETURNING 1),
                     families AS (
                         SELECT f.id FROM refresh_token_families f WHERE f.expires_at < \(cutoff)
                             AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id)
                         LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                    ), gone AS (DELETE FROM refresh_token_families f USING families WHERE f.id = families.id RETURNING 1)
+                    ), gone AS (DELETE FROM refresh_token_families f WHERE f.id = ANY (ARRAY(SELECT id FROM families)) RETURNING 1)
                     SELECT (SELECT count(*) FROM removed)::int, (SELECT count(*) FROM gone)::int
                     """,
                     logger: logger
