@@ -42,7 +42,7 @@ enum PrometheusText {
         "webhook_endpoints_disabled_total": "Endpoints disabled automatically (410 or failing too long).",
         "webhook_deliveries_due": "Webhook deliveries due now (capped at 100000).",
         "webhook_deliveries_oldest_due_seconds": "Age of the oldest due webhook delivery.",
-        "webhook_endpoints_disabled": "Endpoints currently disabled.",
+        "webhook_endpoints_currently_disabled": "Endpoints disabled now, by an operator or automatically (capped at 100000).",
         "alerts_total": "Alerts accepted by severity.",
         "alert_sends_total": "Alert sends by channel and outcome (sent, retrying, failed).",
         "alert_sends_due": "Alert sends due now (capped at 100000).",

@@ -2,6 +2,7 @@ import Domain
 import Foundation
 import Logging
 import Runtime
+import Store
 import Testing
 import TestSupport
 
@@ -35,7 +36,37 @@ enum ExpositionCheck {
                 if !series.insert(key).inserted { problems.append("duplicate series: \(key)") }
             }
         }
+        // OpenMetrics (and the clients that read it) name a counter's family without `_total`: a gauge of that name
+        // would be the same family.
+        for (name, type) in typed where type == "counter" && typed[String(name.dropLast(6))] != nil {
+            problems.append("\(name) and \(name.dropLast(6)) are one family under OpenMetrics")
+        }
         return problems
+    }
+
+    /// What Python's `prometheus_client` parser makes of the page: its error, or families it reads twice.
+    static func pythonClientProblems(_ text: String) throws -> String {
+        let script = """
+            import sys
+            from collections import Counter
+            from prometheus_client.parser import text_string_to_metric_families
+            names = Counter(f.name for f in text_string_to_metric_families(sys.stdin.read()))
+            print(" ".join(sorted(n for n, c in names.items() if c > 1)))
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stdout
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(text.utf8))
+        try stdin.fileHandleForWriting.close()
+        let output = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let trimmed = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return process.terminationStatus == 0 && trimmed.isEmpty ? "" : "exit \(process.terminationStatus): \(trimmed)"
     }
 
     static func value(_ text: String, _ series: String) -> Double? {
@@ -48,6 +79,19 @@ enum ExpositionCheck {
 
 @Suite("metrics: one snapshot, every family well formed, counters move as the functions act")
 struct MetricsTests {
+    @Test("every family the page can carry, all at once: no two collide under OpenMetrics, promtool and prometheus_client read it")
+    func everyFamilyAtOnce() throws {
+        let samples = PrometheusText.help.keys.map { MetricsSnapshot.Sample(name: $0, labels: [:], value: 1, kind: $0.hasSuffix("_total") ? "counter" : "gauge") }
+        let page = PrometheusText.render(samples)
+        #expect(ExpositionCheck.problems(page) == [])
+        #expect(try Promtool.check(page) == "")
+        #expect(try ExpositionCheck.pythonClientProblems(page) == "")
+        // The check can fail: the gauge this page once had beside its counter.
+        let clash = PrometheusText.render(samples + [MetricsSnapshot.Sample(name: "webhook_endpoints_disabled", labels: [:], value: 1, kind: "gauge")])
+        #expect(ExpositionCheck.problems(clash).contains { $0.contains("one family") })
+        #expect(try ExpositionCheck.pythonClientProblems(clash).contains("webhook_endpoints_disabled"))
+    }
+
     @Test("after logins, refreshes, webhooks and alerts the exposition is clean and the numbers match")
     func exposition() async throws {
         try await TestDatabase.with(suite: "metrics-\(UUID().uuidString.prefix(8))") { database in

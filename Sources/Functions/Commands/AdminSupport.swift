@@ -35,20 +35,28 @@ func audit(_ action: String, detail: [String: String], on connection: PostgresCo
     try await AuditLog.record(AuditEvent(action: action, outcome: "success", actor: actor, detail: detail), at: Date(), on: connection, logger: logger)
 }
 
-/// The configuration for admin commands, or one line and exit.
-func loadConfiguration() throws -> AppConfiguration {
+/// The configuration for admin commands, or one line and exit. Without `DATABASE_URL` (or `DB_*`), the
+/// checkout's local cluster, the one `functions local` uses (``LocalClusterUse``).
+func loadConfiguration() async throws -> AppConfiguration {
+    var configuration: AppConfiguration
     do {
-        let configuration = try AppConfiguration(environment: ProcessInfo.processInfo.environment)
-        _ = try configuration.requireDatabase()
-        return configuration
+        configuration = try AppConfiguration(environment: ProcessInfo.processInfo.environment)
     } catch {
         fail(error.description)
     }
+    if configuration.database == nil {
+        do {
+            configuration.database = try await LocalClusterUse.database()
+        } catch {
+            fail("no DATABASE_URL, and the local PostgreSQL could not be started: \(error)")
+        }
+    }
+    return configuration
 }
 
 /// Runs `body` against the configured database with its pool running.
 func withAdminDatabase<T: Sendable>(_ body: @escaping @Sendable (Database, AppConfiguration, Logger) async throws -> T) async throws -> T {
-    let configuration = try loadConfiguration()
+    let configuration = try await loadConfiguration()
     let logger = {
         var logger = Logger(label: "admin")
         logger.logLevel = .error

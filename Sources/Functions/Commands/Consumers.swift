@@ -25,7 +25,7 @@ struct Consumers: AsyncParsableCommand {
         func run() async throws {
             let filters = try eventTypes(types)
             guard !filters.isEmpty else { fail("--types must name at least one event type, or *") }
-            let configuration = try loadConfiguration()
+            let configuration = try await loadConfiguration()
             guard let parsed = URLComponents(string: url), let scheme = parsed.scheme?.lowercased(), let host = parsed.host, !host.isEmpty,
                 scheme == "https" || (scheme == "http" && !configuration.webhooks.requireHTTPS)
             else { fail("--url must be an https:// URL (http only with WEBHOOK_REQUIRE_HTTPS=false)") }

@@ -21,7 +21,7 @@ struct Endpoints: AsyncParsableCommand {
         func run() async throws {
             let filters = try eventTypes(types)
             guard !filters.isEmpty else { fail("--types must name at least one event type") }
-            let configuration = try loadConfiguration()
+            let configuration = try await loadConfiguration()
             guard let parsed = URLComponents(string: url), let scheme = parsed.scheme?.lowercased(), parsed.host?.isEmpty == false,
                 scheme == "https" || (scheme == "http" && !configuration.webhooks.requireHTTPS)
             else { fail("--url must be an https:// URL (http only with WEBHOOK_REQUIRE_HTTPS=false)") }

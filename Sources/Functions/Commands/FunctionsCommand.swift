@@ -9,11 +9,28 @@ struct FunctionsCommand: AsyncParsableCommand {
         abstract: "Swift functions for Cloud Run: serve, run locally, migrate.",
         subcommands: [Serve.self, Local.self, Migrate.self, Render.self, Users.self, Sources.self, Endpoints.self, Consumers.self, Events.self, Deliveries.self, RotateEncryption.self, Maintain.self]
     )
+
+    /// Runs the command, then stops the local cluster if an admin command started it (``LocalClusterUse``).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            LocalClusterUse.finish()
+            exit(withError: error)
+        }
+        LocalClusterUse.finish()
+    }
 }
 
 /// Prints one line to stderr and exits non-zero: how start-up reports a bad setting.
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("functions: \(message)\n".utf8))
+    LocalClusterUse.finish()
     exit(1)
 }
 

@@ -21,7 +21,7 @@ struct Maintain: AsyncParsableCommand {
     @Option(help: "Stop starting batches after this many seconds (a daily run resumes where this one stopped).") var budget: Int = 3000
 
     func run() async throws {
-        let configuration = try loadConfiguration()
+        let configuration = try await loadConfiguration()
         let purge = Purge(policy: configuration.retention, failureWindow: Double(configuration.auth.failureWindow), batchSize: min(max(batch, 1), 100_000))
         let deadline = ContinuousClock.now + .seconds(max(budget, 1))
         let report = try await withAdminDatabase { database, _, logger in

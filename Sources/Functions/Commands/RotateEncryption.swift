@@ -18,7 +18,7 @@ struct RotateEncryption: AsyncParsableCommand {
     @Option(help: "Rows per batch (each batch is one read and one write).") var batch: Int = 500
 
     func run() async throws {
-        let configuration = try loadConfiguration()
+        let configuration = try await loadConfiguration()
         guard configuration.encryption.hasKey else { fail("rotate-encryption needs FIELD_ENCRYPTION_KEYS (or FIELD_ENCRYPTION_KEY)") }
         let rotation = FieldRotation(encryption: configuration.encryption, batchSize: min(max(batch, 1), 10_000))
         let unreadable = try await withAdminDatabase { database, _, logger in

@@ -79,13 +79,7 @@ struct Users: AsyncParsableCommand {
 
 /// Runs `body` with a user admin over the configured database, turning domain errors into one clear line.
 private func withAdmin<T: Sendable>(_ body: @escaping @Sendable (UserAdmin, Logger) async throws -> T) async throws -> T {
-    let configuration: AppConfiguration
-    do {
-        configuration = try AppConfiguration(environment: ProcessInfo.processInfo.environment)
-        _ = try configuration.requireDatabase()
-    } catch {
-        fail(error.description)
-    }
+    let configuration = try await loadConfiguration()
     let logger = {
         var logger = Logger(label: "users")
         logger.logLevel = .error

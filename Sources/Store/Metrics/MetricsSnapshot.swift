@@ -19,6 +19,14 @@ public enum MetricsSnapshot {
         public var value: Double
         /// `counter` or `gauge`.
         public var kind: String
+
+        /// Creates a sample.
+        public init(name: String, labels: [String: String], value: Double, kind: String) {
+            self.name = name
+            self.labels = labels
+            self.value = value
+            self.kind = kind
+        }
     }
 
     /// Reads counters and gauges.
@@ -38,7 +46,7 @@ public enum MetricsSnapshot {
                 FROM webhook_endpoints e CROSS JOIN LATERAL (SELECT d.created_at FROM webhook_deliveries d
                     WHERE d.endpoint_id = e.id AND d.status = 'pending' LIMIT \(cap)) p
                 WHERE e.source_id IS NOT NULL)), 0)::float8, 'gauge'
-            UNION ALL SELECT 'webhook_endpoints_disabled', '{}', (SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints
+            UNION ALL SELECT 'webhook_endpoints_currently_disabled', '{}', (SELECT count(*) FROM (SELECT 1 FROM webhook_endpoints
                 WHERE NOT enabled LIMIT \(cap)) disabled)::float8, 'gauge'
             UNION ALL SELECT 'alert_sends_due', '{}', (SELECT count(*) FROM (SELECT 1 FROM alert_sends
                 WHERE status = 'pending' AND next_attempt_at <= now() LIMIT \(cap)) due)::float8, 'gauge'
