@@ -100,6 +100,8 @@ let package = Package(
                 "Store",
                 "Outbound",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The local runner's scheduler calls its own routes, as Cloud Scheduler would.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "NIOPosix", package: "swift-nio"),

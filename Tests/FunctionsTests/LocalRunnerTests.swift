@@ -13,9 +13,9 @@ struct LocalRunnerTests {
         let environment = ["LOG_LEVEL": "notice", "SECRET_KEY": testSecretKey, "PASSWORD_HASH_ITERATIONS": "1000"]
         var firstPort = 0
         for round in 0..<2 {
-            // The second start runs the retention purge every second (the default is hourly).
+            // The second start runs every schedule (the drains, the retention purge) every second.
             let process = try ChildProcess(
-                product: "functions", arguments: ["local", "--port", "0", "--data-directory", folder.path] + (round == 1 ? ["--maintain-every", "1"] : []),
+                product: "functions", arguments: ["local", "--port", "0", "--data-directory", folder.path] + (round == 1 ? ["--tick-seconds", "1"] : []),
                 environment: environment
             )
             let port = try await process.listeningPort(timeout: .seconds(90))
@@ -52,6 +52,57 @@ struct LocalRunnerTests {
         }
         #expect(firstPort != 0)
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("data/PG_VERSION").path))
+    }
+
+    @Test("a newcomer's first session: local comes up, the banner's commands work without DATABASE_URL, and a failed delivery is retried by the runner's own scheduler")
+    func newcomer() async throws {
+        // A folder that is not a checkout: the runner and the commands find its .local/postgres the same way.
+        let folder = URL(fileURLWithPath: "/tmp").appendingPathComponent("functions-newcomer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let environment = ["LOG_LEVEL": "notice", "PASSWORD_HASH_ITERATIONS": "1000", "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"]
+        let sink = WebhookSink { index, _ in .init(status: index == 0 ? 500 : 200) }
+        try await sink.run { base in
+            let spec = FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml").path
+            let runner = try ChildProcess(
+                product: "functions", arguments: ["local", "--port", "0", "--tick-seconds", "1", "--file", spec], environment: environment, directory: folder
+            )
+            let port = try await runner.listeningPort(timeout: .seconds(90))
+            #expect(runner.text.contains("Scheduler: "), "\(runner.text)")
+            func command(_ arguments: [String], input: String = "") async throws -> (Int32, String) {
+                let stdin = folder.appendingPathComponent("stdin-\(UUID().uuidString)")
+                try Data(input.utf8).write(to: stdin)
+                let process = try ChildProcess(product: "functions", arguments: arguments, environment: environment, directory: folder, standardInput: stdin)
+                return (try await process.waitForExit(timeout: .seconds(60)), process.text)
+            }
+            let password = "a-long-enough-passphrase-\(UUID().uuidString.prefix(6))"
+            let user = try await command(["users", "create", "--username", "admin"], input: password + "\n" + password + "\n")
+            #expect(user.0 == 0 && user.1.contains("using the local runner's PostgreSQL"), "\(user.1)")
+            let login = try await HTTPTestClient.send(
+                port: port, method: "POST", path: "/login/", headers: [("Content-Type", "application/json")],
+                body: Data(#"{"username":"admin","password":"\#(password)"}"#.utf8)
+            )
+            #expect(login.status == 200)
+            #expect(try await command(["sources", "add", "--slug", "partner", "--scheme", "standard"]).0 == 0)
+            let endpoint = try await command(["endpoints", "add", "--url", base + "/hook", "--types", "lab.*"])
+            #expect(endpoint.0 == 0, "\(endpoint.1)")
+            let published = try await HTTPTestClient.send(
+                port: port, method: "POST", path: "/webhook-dispatch/events", headers: [("Content-Type", "application/json")],
+                body: Data(#"{"type":"lab.result","data":{"n":1}}"#.utf8)
+            )
+            #expect(published.status == 202, "\(published.text)")
+            // The first attempt gets a 500; the retry (due 5 s later) is made by a tick of the runner's scheduler.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while sink.requests.count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+            #expect(sink.requests.count == 2 && Set(sink.requests.compactMap { $0.headers["webhook-id"] }).count == 1)
+            #expect(runner.text.contains("scheduler: POST /webhook-dispatch/drain 200"), "\(runner.text.suffix(2000))")
+            runner.signal(SIGTERM)
+            #expect(try await runner.waitForExit(timeout: .seconds(60)) == 0)
+            // With the runner stopped, a command starts the cluster for itself and stops it again.
+            let listed = try await command(["endpoints", "list"])
+            #expect(listed.0 == 0 && listed.1.contains(base + "/hook"), "\(listed.1)")
+            #expect(try LocalPostgresCluster(directory: folder.appendingPathComponent(".local/postgres")).runningPort() == nil)
+        }
     }
 
     /// Audit rows older than the seven years kept; `insert` adds one first.

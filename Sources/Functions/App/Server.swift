@@ -40,7 +40,7 @@ enum Server {
     static func run(
         configuration: AppConfiguration,
         migrate: Bool,
-        maintainLocally: Duration? = nil,
+        schedule: LocalScheduler.Setup? = nil,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
         var configuration = configuration
@@ -62,9 +62,14 @@ enum Server {
         // The pool opens its connections (all of DB_POOL_SIZE by default) once the port is open, so start-up does
         // not wait on them; unless migrations must run first, which need it before serving.
         var services: [any Service] = (migrate ? [database.service] : []) + [work, providers] + (sentry.map { [$0] } ?? [])
-        if let every = maintainLocally {
+        if let schedule {
             let purge = Purge(policy: configuration.retention, failureWindow: Double(configuration.auth.failureWindow))
-            services.append(LocalMaintenance(database: database, purge: purge, every: every, logger: Logger(label: "maintain")))
+            services.append(
+                LocalScheduler(
+                    jobs: schedule.jobs, tick: schedule.tick, port: schedule.port, database: database, purge: purge,
+                    internalToken: configuration.internalToken, say: { say($0) }
+                )
+            )
         }
         try await runtime.run(
             services: services,

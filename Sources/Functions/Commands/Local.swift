@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Store
+import Synchronization
 
 /// `functions local`: every function on 127.0.0.1, against `DATABASE_URL` or a private cluster in the checkout.
 struct Local: AsyncParsableCommand {
@@ -17,8 +18,11 @@ struct Local: AsyncParsableCommand {
     @Option(help: "Folder for the private PostgreSQL cluster (default: .local/postgres in the checkout).")
     var dataDirectory: String?
 
-    @Option(help: "Seconds between runs of `functions maintain` (the retention purge; first run after a minute at most).")
-    var maintainEvery: Int = 3600
+    @Option(help: "Run every schedule of functions.yaml (the drains, the retention purge) every this many seconds instead of on its cron.")
+    var tickSeconds: Int?
+
+    @Option(help: "The deployment description whose schedules the runner plays (default: functions.yaml in the checkout).")
+    var file: String?
 
     func run() async throws {
         var environment = ProcessInfo.processInfo.environment
@@ -61,9 +65,20 @@ struct Local: AsyncParsableCommand {
             }
         }
         let port = self.port
+        let specFile = file.map { URL(fileURLWithPath: $0) } ?? Self.checkoutRoot().appendingPathComponent("functions.yaml")
+        var jobs: [LocalScheduler.Job] = []
         do {
-            try await Server.run(configuration: configuration, migrate: true, maintainLocally: .seconds(max(maintainEvery, 1))) { bound in
-                Self.printBanner(port: bound == 0 ? port : bound)
+            jobs = LocalScheduler.jobs(from: try DeploymentSpec.load(specFile))
+        } catch {
+            say("No schedules: \(specFile.path) could not be read (\(error)); nothing calls the drains.")
+        }
+        let listening = LocalPort()
+        let schedule = LocalScheduler.Setup(jobs: jobs, tick: tickSeconds.map { .seconds(max($0, 1)) }, port: listening)
+        do {
+            try await Server.run(configuration: configuration, migrate: true, schedule: schedule) { bound in
+                let actual = bound == 0 ? port : bound
+                listening.value.withLock { $0 = actual }
+                Self.printBanner(port: actual, jobs: schedule.jobs.count, tick: schedule.tick)
             }
         } catch {
             try? cluster?.stop()
@@ -75,11 +90,15 @@ struct Local: AsyncParsableCommand {
         }
     }
 
-    static func printBanner(port: Int) {
+    static func printBanner(port: Int, jobs: Int = 0, tick: Duration? = nil) {
         var lines = ["", "Functions are up on http://127.0.0.1:\(port):"]
         for name in FunctionCatalog.names { lines.append("  http://127.0.0.1:\(port)/\(name)/") }
         lines.append("  http://127.0.0.1:\(port)/health   http://127.0.0.1:\(port)/ready")
+        if jobs > 0 {
+            lines.append("Scheduler: \(jobs) schedules from functions.yaml, " + (tick.map { "every \($0.components.seconds) s" } ?? "on their cron (UTC)"))
+        }
         lines.append("Make a first user: swift run functions users create --username admin   (password from the prompt)")
+        lines.append("Admin commands (users, sources, endpoints, deliveries, events) use this runner's PostgreSQL when DATABASE_URL is unset.")
         lines.append("Stop with Ctrl-C.")
         say(lines.joined(separator: "\n"))
     }
