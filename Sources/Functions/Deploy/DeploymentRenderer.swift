@@ -238,13 +238,13 @@ struct DeploymentRenderer {
         ]
         for function in spec.functions {
             let (plain, secrets) = environment(function)
-            let env = plain.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-            let secretFlags = secrets.map { "\($0.0)=\($0.1):\($0.2)" }.joined(separator: ",")
+            let env = Self.gcloudList(plain.map { "\($0.0)=\($0.1)" })
+            let secretFlags = secrets.map { "\($0.0)=\($0.1):\($0.2)" }
             lines += [
                 "",
                 "gcloud run deploy \(function.name) --image \"$IMAGE\" --region \"$REGION\" --args serve \\",
                 "  --set-env-vars \(shellQuoted(env)) \\",
-                secretFlags.isEmpty ? "  \\" : "  --set-secrets \(shellQuoted(secretFlags)) \\",
+                secretFlags.isEmpty ? "  \\" : "  --set-secrets \(shellQuoted(Self.gcloudList(secretFlags))) \\",
                 "  --concurrency \(function.concurrency) --timeout \(function.timeout_seconds) --cpu \(function.cpu) --memory \(function.memory) \\",
                 "  --min-instances \(function.min_instances) --max-instances \(function.max_instances) \\",
                 "  --service-account \(function.service_account) --add-cloudsql-instances \(spec.cloudsql_instance) \\",
@@ -285,7 +285,8 @@ struct DeploymentRenderer {
             lines += [
                 "",
                 "URL=$(gcloud run services describe \(job.function.name) --region \"$REGION\" --format 'value(status.url)')",
-                "gcloud scheduler jobs create http \(job.name) --location \"$REGION\" --schedule \(shellQuoted(job.schedule.cron)) \\",
+                "if gcloud scheduler jobs describe \(job.name) --location \"$REGION\" >/dev/null 2>&1; then MODE=update; else MODE=create; fi",
+                "gcloud scheduler jobs \"$MODE\" http \(job.name) --location \"$REGION\" --schedule \(shellQuoted(job.schedule.cron)) --time-zone Etc/UTC \\",
                 "  --http-method POST --uri \"$URL\(job.path)\" \\",
                 "  --oidc-service-account-email \(spec.scheduler_service_account) --oidc-token-audience \"$URL\"",
             ]
@@ -299,6 +300,16 @@ struct DeploymentRenderer {
         var members = function.schedule.isEmpty ? [] : ["serviceAccount:\(spec.scheduler_service_account)"]
         members += function.invokers ?? []
         return members
+    }
+
+    /// A list flag's value as gcloud reads it whole: gcloud splits `--set-env-vars` and `--set-secrets` on every
+    /// comma, so a value holding one (`WEBHOOK_RETRY_SCHEDULE=0,5,300`) would be cut; `^D^` first makes D the
+    /// separator instead (`gcloud topic escaping`), with D a character no item holds.
+    static func gcloudList(_ items: [String]) -> String {
+        let joined = items.joined(separator: ",")
+        guard items.contains(where: { $0.contains(",") }) else { return joined }
+        let delimiter = ["@", "|", "#", ";", "~", "%", "+"].first { candidate in !items.contains { $0.contains(candidate) } } ?? "\u{1F}"
+        return "^\(delimiter)^" + items.joined(separator: delimiter)
     }
 
     func quoted(_ value: String) -> String {
