@@ -11,13 +11,15 @@ import Runtime
 /// can never be valid is answered 200 and recorded as rejected (``RejectedEvents``); a plain JSON caller gets 400.
 struct SendAlert: RoutedFunction {
     let name = "send-alert"
+    /// Plain JSON, or an event (CloudEvent, Pub/Sub push): `FUNCTION_SIGNATURE_TYPE` may fix which.
+    let signatures: Set<SignatureType> = [.http, .cloudevent]
     let routes: Routes
 
     init(alerts: AlertService, rejections: RejectedEvents, access: PrivateAccess, defaultRecipients: [String]) {
         let name = self.name
         routes = Routes([
             .post("/", maxBodyBytes: alerts.settings.maxBodyBytes) { request, context in
-                guard DeliveredEvent.isEvent(request) else {
+                guard DeliveredEvent.isEvent(request, context) else {
                     if RawJSONObject.hasDuplicateKeys(request.body) { throw RequestFields.Failure.duplicateKey }
                     let alert = try Alert.validate(request.body, defaultRecipients: defaultRecipients).get()
                     return try Answers.submitted(try await alerts.submit(alert, requestID: context.requestID, logger: context.logger))

@@ -11,6 +11,8 @@ import Runtime
 /// (``RejectedEvents``); a plain JSON caller gets 400.
 struct WebhookDispatch: RoutedFunction {
     let name = "webhook-dispatch"
+    /// Plain JSON, or an event (CloudEvent, Pub/Sub push): `FUNCTION_SIGNATURE_TYPE` may fix which.
+    let signatures: Set<SignatureType> = [.http, .cloudevent]
     let routes: Routes
 
     init(dispatcher: WebhookDispatcher, rejections: RejectedEvents, access: PrivateAccess) {
@@ -25,7 +27,7 @@ struct WebhookDispatch: RoutedFunction {
                         )
                     )
                 }
-                guard DeliveredEvent.isEvent(request) else { return try await publish(try Self.event(fromJSON: request.body)) }
+                guard DeliveredEvent.isEvent(request, context) else { return try await publish(try Self.event(fromJSON: request.body)) }
                 var key: String?
                 do {
                     let delivered = try DeliveredEvent(request)

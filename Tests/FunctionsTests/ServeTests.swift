@@ -31,6 +31,7 @@ struct ServeTests {
         (["DATABASE_URL": "postgres://u@h/db", "JWT_SIGNING_ALGORITHM": "ES256"], "JWT_ES256_PRIVATE_KEY"),
         (["DATABASE_URL": "postgres://u@h/db", "JWT_SIGNING_ALGORITHM": "es256", "JWT_ES256_PRIVATE_KEY": "hunter2"], "JWT_ES256_PRIVATE_KEY"),
         (["DATABASE_URL": "postgres://u@h/db", "JWT_ACCEPT_HS256_UNTIL": "next tuesday"], "JWT_ACCEPT_HS256_UNTIL"),
+        (["DATABASE_URL": "postgres://u@h/db", "FUNCTION_SIGNATURE_TYPE": "grpc"], "FUNCTION_SIGNATURE_TYPE"),
     ])
     func invalidSettings(environment: [String: String], name: String) async throws {
         let process = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)
@@ -61,6 +62,38 @@ struct ServeTests {
             #expect(try await process.waitForExit() == 0)
         }
         #expect(IPAddress("::1")?.isLoopback == true && IPAddress("127.8.0.1")?.isLoopback == true && IPAddress("::2")?.isLoopback == false)
+    }
+
+    @Test("FUNCTION_SIGNATURE_TYPE (or --signature-type) fixes how the target reads requests, and is refused where the target cannot take it")
+    func signatureType() async throws {
+        let configuration = try await TestDatabase.configuration(suite: "serve")
+        let base = ["DATABASE_URL": configuration.url, "SECRET_KEY": testSecretKey, "HOST": "127.0.0.1"]
+        let refused = try ChildProcess(
+            product: "functions", arguments: ["serve", "--target", "login", "--port", "0"], environment: base.merging(["FUNCTION_SIGNATURE_TYPE": "cloudevent"]) { $1 }
+        )
+        #expect(try await refused.waitForExit() == 1)
+        #expect(refused.text.split(separator: "\n") == ["functions: FUNCTION_SIGNATURE_TYPE=cloudevent: login takes http only"], "\(refused.text)")
+        let untargeted = try ChildProcess(product: "functions", arguments: ["serve", "--port", "0", "--signature-type", "http"], environment: base)
+        #expect(try await untargeted.waitForExit() == 1 && untargeted.text.contains("FUNCTION_TARGET"))
+        let json = Data(#"{"type":"lab.result","data":{"n":1}}"#.utf8)
+        let binary: [(String, String)] = [
+            ("Content-Type", "application/json"), ("ce-specversion", "1.0"), ("ce-id", "evt-1"), ("ce-source", "//lab"), ("ce-type", "lab.result"),
+        ]
+        for (type, plainStatus, eventStatus) in [("cloudevent", 200, 202), ("http", 202, 400)] {
+            let process = try ChildProcess(
+                product: "functions", arguments: ["serve", "--target", "webhook-dispatch", "--port", "0", "--signature-type", type], environment: base
+            )
+            let port = try await process.listeningPort()
+            // Plain JSON: published under http; under cloudevent it is no event, so it is acknowledged as rejected.
+            let plain = try await HTTPTestClient.send(port: port, method: "POST", path: "/events", headers: [("Content-Type", "application/json")], body: json)
+            #expect(plain.status == plainStatus, "\(type): \(plain.text)")
+            if type == "cloudevent" { #expect(plain.text.contains("rejected")) }
+            // A binary-mode CloudEvent whose data has no type: an event under cloudevent, a bad JSON body under http.
+            let event = try await HTTPTestClient.send(port: port, method: "POST", path: "/events", headers: binary, body: Data(#"{"n":1}"#.utf8))
+            #expect(event.status == eventStatus, "\(type): \(event.text)")
+            process.signal(SIGTERM)
+            #expect(try await process.waitForExit() == 0)
+        }
     }
 
     @Test("a function that needs no signing key starts without SECRET_KEY")

@@ -18,9 +18,15 @@ struct DeliveredEvent {
     /// Whether the CloudEvent's data is JSON (always true for Pub/Sub, whose data is judged by its reader).
     var hasJSONData: Bool
 
-    /// True when `request` carries an event (and so is answered as events are).
-    static func isEvent(_ request: FunctionRequest) -> Bool {
-        CloudEvent.isCloudEvent(request) || PubSubMessage.isPushEnvelope(request)
+    /// True when `request` is to be read as an event (and so is answered as events are): always under
+    /// `FUNCTION_SIGNATURE_TYPE=cloudevent` (a request that is not one is a malformed event), never under `http`,
+    /// else when it carries one.
+    static func isEvent(_ request: FunctionRequest, _ context: FunctionContext) -> Bool {
+        switch context.signatureType {
+        case .cloudevent: true
+        case .http: false
+        case nil: CloudEvent.isCloudEvent(request) || PubSubMessage.isPushEnvelope(request)
+        }
     }
 
     /// Reads the event; a malformed one is an ``EventRejection`` (`malformed_event`).

@@ -29,6 +29,8 @@ struct Local: AsyncParsableCommand {
         environment["PORT"] = String(port)
         environment["HOST"] = "127.0.0.1"
         environment["FUNCTION_TARGET"] = nil
+        // Every function is served, each taking what it can.
+        environment["FUNCTION_SIGNATURE_TYPE"] = nil
         // Nothing stands in front of the local runner: the peer is the client, and X-Forwarded-For is the
         // client's own text (the login limits would otherwise trust it).
         if environment["TRUSTED_PROXY_HOPS", default: ""].isEmpty { environment["TRUSTED_PROXY_HOPS"] = "0" }

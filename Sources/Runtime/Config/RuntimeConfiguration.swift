@@ -9,6 +9,9 @@ public struct RuntimeConfiguration: Sendable {
     public var port: Int
     /// `FUNCTION_TARGET`: serve this function at `/`; nil serves every function under `/<name>`.
     public var functionTarget: String?
+    /// `FUNCTION_SIGNATURE_TYPE` (`http` or `cloudevent`): how the target's requests are read; unset, each
+    /// request says (CloudEvent headers, a structured event, a Pub/Sub push, or plain HTTP).
+    public var signatureType: SignatureType?
     /// `LOG_LEVEL` (debug, info, notice, warning, error, critical; default info).
     public var logLevel: Logger.Level
     /// `MAX_REQUEST_BODY_BYTES` (default 10 MiB, under Cloud Run's 32 MiB).
@@ -31,6 +34,12 @@ public struct RuntimeConfiguration: Sendable {
         self.host = reader.string("HOST") ?? "0.0.0.0"
         self.port = try reader.integer("PORT", default: 8080, range: 0...65535)
         self.functionTarget = reader.string("FUNCTION_TARGET")
+        if let text = reader.string("FUNCTION_SIGNATURE_TYPE") {
+            guard let type = SignatureType(rawValue: text.lowercased()) else {
+                throw ConfigurationError(name: "FUNCTION_SIGNATURE_TYPE", reason: "must be http or cloudevent")
+            }
+            self.signatureType = type
+        }
         let level = reader.string("LOG_LEVEL")?.lowercased() ?? "info"
         guard let parsed = Logger.Level(rawValue: level == "warn" ? "warning" : level) else {
             throw ConfigurationError(name: "LOG_LEVEL", reason: "must be one of trace, debug, info, notice, warning, error, critical")

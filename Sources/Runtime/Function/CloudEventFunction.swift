@@ -10,6 +10,9 @@ public protocol CloudEventFunction: HTTPFunction {
 }
 
 extension CloudEventFunction {
+    /// CloudEvents only.
+    public var signatures: Set<SignatureType> { [.cloudevent] }
+
     /// Parses the event, then calls the event handler.
     public func handle(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
         guard request.method == .post else { throw HTTPError.methodNotAllowed(request.method, allowed: [.post]) }

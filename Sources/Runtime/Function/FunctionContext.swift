@@ -10,17 +10,21 @@ public struct FunctionContext: Sendable {
     public var trace: TraceContext?
     /// When the platform will give up on this request.
     public var deadline: ContinuousClock.Instant
+    /// How requests are to be read when `FUNCTION_SIGNATURE_TYPE` says so; nil: by what each carries.
+    public var signatureType: SignatureType?
 
     /// Creates a context; the invoker makes one per request, tests may make their own.
     public init(
         logger: Logger,
         requestID: String,
         trace: TraceContext? = nil,
-        deadline: ContinuousClock.Instant = .now + .seconds(300)
+        deadline: ContinuousClock.Instant = .now + .seconds(300),
+        signatureType: SignatureType? = nil
     ) {
         self.logger = logger
         self.requestID = requestID
         self.trace = trace
         self.deadline = deadline
+        self.signatureType = signatureType
     }
 }

@@ -81,7 +81,8 @@ public struct FunctionInvoker: Sendable {
                     logger: logger,
                     requestID: requestID,
                     trace: trace,
-                    deadline: started + requestTimeout
+                    deadline: started + requestTimeout,
+                    signatureType: registry.signatureType
                 )
                 do {
                     response = try await function.handle(routed, context: context)

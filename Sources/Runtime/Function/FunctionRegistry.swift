@@ -4,10 +4,14 @@ public struct FunctionRegistry: Sendable {
     public let functions: [any HTTPFunction]
     /// The target picked by `FUNCTION_TARGET`, or nil to serve all under `/<name>`.
     public let target: (any HTTPFunction)?
+    /// `FUNCTION_TARGET`'s signature as `FUNCTION_SIGNATURE_TYPE` fixes it; nil: each request says what it is.
+    public let signatureType: SignatureType?
 
-    /// Builds the registry; an unknown target is an error whose description is the one line to print.
-    public init(functions: [any HTTPFunction], target: String?) throws(UnknownFunctionError) {
+    /// Builds the registry; an unknown target, or a signature type the target cannot take, is an error whose
+    /// description is the one line to print.
+    public init(functions: [any HTTPFunction], target: String?, signatureType: SignatureType? = nil) throws {
         self.functions = functions
+        self.signatureType = signatureType
         if let target {
             guard let function = functions.first(where: { $0.name == target }) else {
                 throw UnknownFunctionError(target: target, known: functions.map(\.name))
@@ -15,6 +19,15 @@ public struct FunctionRegistry: Sendable {
             self.target = function
         } else {
             self.target = nil
+        }
+        if let signatureType {
+            guard let function = self.target else {
+                throw SignatureTypeError(description: "FUNCTION_SIGNATURE_TYPE applies to one function: set FUNCTION_TARGET too")
+            }
+            guard function.signatures.contains(signatureType) else {
+                let takes = function.signatures.map(\.rawValue).sorted().joined(separator: " and ")
+                throw SignatureTypeError(description: "FUNCTION_SIGNATURE_TYPE=\(signatureType.rawValue): \(function.name) takes \(takes) only")
+            }
         }
     }
 
@@ -46,4 +59,10 @@ public struct UnknownFunctionError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         "Unknown FUNCTION_TARGET \"\(target)\"; known functions: \(known.joined(separator: ", "))"
     }
+}
+
+/// `FUNCTION_SIGNATURE_TYPE` names a signature the target cannot take (or there is no target).
+public struct SignatureTypeError: Error, Sendable, CustomStringConvertible {
+    /// The one line to print.
+    public let description: String
 }

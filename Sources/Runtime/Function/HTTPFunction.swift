@@ -14,9 +14,23 @@ public protocol HTTPFunction: Sendable {
     /// The most body bytes a request to `path` may carry, checked before the body is read (a 413 beyond it):
     /// nil takes the runtime's `MAX_REQUEST_BODY_BYTES`. The server never buffers more than the smaller of the two.
     func maxBodyBytes(method: HTTPRequest.Method, path: String) -> Int?
+
+    /// The signatures it can be served as (`FUNCTION_SIGNATURE_TYPE`); plain HTTP unless it says otherwise.
+    var signatures: Set<SignatureType> { get }
+}
+
+/// A Functions Framework signature type (`FUNCTION_SIGNATURE_TYPE`).
+public enum SignatureType: String, Sendable, CaseIterable {
+    /// The raw request in, a response out.
+    case http
+    /// A CloudEvent in (binary or structured mode, or a Pub/Sub push), a 2xx out.
+    case cloudevent
 }
 
 extension HTTPFunction {
+    /// Plain HTTP.
+    public var signatures: Set<SignatureType> { [.http] }
+
     /// The runtime's limit.
     public func maxBodyBytes(method: HTTPRequest.Method, path: String) -> Int? { nil }
 }

@@ -19,10 +19,10 @@ public struct FunctionsRuntime: Sendable {
         readiness: @escaping FunctionInvoker.ReadinessCheck = { _ in true },
         errorMapper: @escaping FunctionInvoker.ErrorMapper = { _ in nil },
         reporter: (any ErrorReporter)? = nil
-    ) throws(UnknownFunctionError) {
+    ) throws {
         self.configuration = configuration
         self.logger = logger
-        let registry = try FunctionRegistry(functions: functions, target: configuration.functionTarget)
+        let registry = try FunctionRegistry(functions: functions, target: configuration.functionTarget, signatureType: configuration.signatureType)
         self.invoker = FunctionInvoker(
             registry: registry,
             logger: logger,
