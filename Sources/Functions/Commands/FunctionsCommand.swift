@@ -7,7 +7,7 @@ struct FunctionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "functions",
         abstract: "Swift functions for Cloud Run: serve, run locally, migrate.",
-        subcommands: [Serve.self, Local.self, Migrate.self, Render.self, Users.self, Sources.self, Endpoints.self, Consumers.self, Events.self, Deliveries.self, RotateEncryption.self, Maintain.self]
+        subcommands: [Serve.self, Local.self, Migrate.self, Render.self, Users.self, Sources.self, Endpoints.self, Consumers.self, Events.self, Deliveries.self, RotateEncryption.self, Maintain.self, Invoke.self]
     )
 
     /// Runs the command, then stops the local cluster if an admin command started it (``LocalClusterUse``).
