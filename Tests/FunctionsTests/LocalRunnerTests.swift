@@ -105,6 +105,26 @@ struct LocalRunnerTests {
         }
     }
 
+    @Test("on a terminal (or with --log-format human) the runner writes one readable line per request, not JSON (without a terminal it writes JSON, as the other runner tests read)")
+    func humanLogs() async throws {
+        let folder = URL(fileURLWithPath: "/tmp").appendingPathComponent("functions-human-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let environment = ["LOG_LEVEL": "info", "SECRET_KEY": testSecretKey, "PASSWORD_HASH_ITERATIONS": "1000"]
+        let runner = try ChildProcess(
+            product: "functions", arguments: ["local", "--port", "0", "--data-directory", folder.path, "--log-format", "human"], environment: environment
+        )
+        try await runner.waitForOutput("Functions are up on http://127.0.0.1:", timeout: .seconds(90))
+        let banner = try #require(runner.text.split(separator: "\n").first { $0.hasPrefix("Functions are up on http://127.0.0.1:") })
+        let port = try #require(Int(banner.dropFirst("Functions are up on http://127.0.0.1:".count).prefix { $0.isNumber }))
+        #expect(try await HTTPTestClient.send(port: port, method: "GET", path: "/login/").status == 405)
+        try await runner.waitForOutput(" login GET /login/ 405 ", timeout: .seconds(10))
+        let line = try #require(runner.text.split(separator: "\n").first { $0.contains(" login GET /login/ 405 ") })
+        #expect(line.range(of: #"^\d\d:\d\d:\d\d\.\d{3} login GET /login/ 405 \d+ ms req=[0-9a-f]{8}$"#, options: .regularExpression) != nil, "\(line)")
+        #expect(!runner.text.split(separator: "\n").contains { $0.hasPrefix("{") }, "\(runner.text)")
+        runner.signal(SIGTERM)
+        #expect(try await runner.waitForExit(timeout: .seconds(60)) == 0)
+    }
+
     /// Audit rows older than the seven years kept; `insert` adds one first.
     static func expiredAuditRows(_ configuration: DatabaseConfiguration, insert: Bool) async throws -> Int {
         let database = try Database(configuration: configuration, logger: TestDatabase.quietLogger)

@@ -9,11 +9,11 @@ import Store
 /// Start-up shared by `functions serve` and `functions local`: logging, the pool, the runtime.
 enum Server {
     /// Installs the Cloud Logging JSON handler for the whole process.
-    static func bootstrapLogging(_ configuration: RuntimeConfiguration) {
+    static func bootstrapLogging(_ configuration: RuntimeConfiguration, human: Bool = false) {
         let settings = CloudLogHandler.Settings(labels: configuration.labels, project: configuration.project)
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
-            CloudLogHandler(label: label, level: level, settings: settings)
+            human ? ConsoleLogHandler(label: label, level: level) as any LogHandler : CloudLogHandler(label: label, level: level, settings: settings)
         }
     }
 

@@ -24,6 +24,9 @@ struct Local: AsyncParsableCommand {
     @Option(help: "The deployment description whose schedules the runner plays (default: functions.yaml in the checkout).")
     var file: String?
 
+    @Option(help: "human (a short line per request and event) or json (Cloud Logging's lines); human on a terminal.")
+    var logFormat: String?
+
     func run() async throws {
         var environment = ProcessInfo.processInfo.environment
         environment["PORT"] = String(port)
@@ -40,7 +43,15 @@ struct Local: AsyncParsableCommand {
         } catch {
             fail(error.description)
         }
-        Server.bootstrapLogging(configuration.runtime)
+        let human: Bool
+        switch logFormat {
+        case nil: human = isatty(STDOUT_FILENO) == 1
+        case "human": human = true
+        case "json": human = false
+        default: fail("--log-format must be human or json")
+        }
+        configuration.runtime.logRequests = true
+        Server.bootstrapLogging(configuration.runtime, human: human)
         if environment["GCE_METADATA_HOST", default: ""].isEmpty {
             // No metadata server on a laptop: consumers that want a Google ID token are called without one.
             configuration.webhooks.metadataHost = nil

@@ -12,6 +12,8 @@ public struct RuntimeConfiguration: Sendable {
     /// `FUNCTION_SIGNATURE_TYPE` (`http` or `cloudevent`): how the target's requests are read; unset, each
     /// request says (CloudEvent headers, a structured event, a Pub/Sub push, or plain HTTP).
     public var signatureType: SignatureType?
+    /// A line per request at info (the local runner; Cloud Run logs requests itself, so `serve` does not).
+    public var logRequests = false
     /// `LOG_LEVEL` (debug, info, notice, warning, error, critical; default info).
     public var logLevel: Logger.Level
     /// `MAX_REQUEST_BODY_BYTES` (default 10 MiB, under Cloud Run's 32 MiB).

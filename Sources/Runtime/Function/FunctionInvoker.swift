@@ -22,14 +22,21 @@ public struct FunctionInvoker: Sendable {
     private let reporter: (any ErrorReporter)?
 
     /// Creates the invoker.
+    /// The message of the per-request line.
+    public static let requestLine = "request finished"
+    /// Whether every request gets its line at info (the local runner), not only at debug.
+    let logRequests: Bool
+
     public init(
         registry: FunctionRegistry,
         logger: Logger,
         readiness: @escaping ReadinessCheck = { _ in true },
         errorMapper: @escaping ErrorMapper = { _ in nil },
         requestTimeout: Duration = .seconds(300),
-        reporter: (any ErrorReporter)? = nil
+        reporter: (any ErrorReporter)? = nil,
+        logRequests: Bool = false
     ) {
+        self.logRequests = logRequests
         self.reporter = reporter
         self.registry = registry
         self.logger = logger
@@ -98,12 +105,17 @@ public struct FunctionInvoker: Sendable {
         }
         response.headers[RequestID.headerName] = requestID
         response.headers[.eTag] = nil
-        if logger.logLevel <= .debug {
+        // Cloud Run logs every request itself; the line is written at debug, or at info where nothing else does
+        // (`logRequests`: the local runner).
+        let level: Logger.Level = logRequests ? .info : .debug
+        if logger.logLevel <= level {
             let elapsed = ContinuousClock.now - started
-            logger.debug(
-                "request finished",
+            logger.log(
+                level: level,
+                "\(Self.requestLine)",
                 metadata: [
                     "method": .string(request.method.rawValue),
+                    "path": .string(String(request.path.prefix { $0 != "?" })),
                     "status": .stringConvertible(response.status.code),
                     "duration_ms": .stringConvertible(elapsed.milliseconds),
                     "function": .string(functionName ?? "-"),

@@ -29,7 +29,8 @@ public struct FunctionsRuntime: Sendable {
             readiness: readiness,
             errorMapper: errorMapper,
             requestTimeout: configuration.requestTimeout,
-            reporter: reporter
+            reporter: reporter,
+            logRequests: configuration.logRequests
         )
     }
 
