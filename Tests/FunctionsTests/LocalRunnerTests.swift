@@ -107,12 +107,10 @@ struct LocalRunnerTests {
 
     @Test("on a terminal (or with --log-format human) the runner writes one readable line per request, not JSON (without a terminal it writes JSON, as the other runner tests read)")
     func humanLogs() async throws {
-        let folder = URL(fileURLWithPath: "/tmp").appendingPathComponent("functions-human-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let environment = ["LOG_LEVEL": "info", "SECRET_KEY": testSecretKey, "PASSWORD_HASH_ITERATIONS": "1000"]
-        let runner = try ChildProcess(
-            product: "functions", arguments: ["local", "--port", "0", "--data-directory", folder.path, "--log-format", "human"], environment: environment
-        )
+        // On the test PostgreSQL (DATABASE_URL), so no cluster of its own is made.
+        let configuration = try await TestDatabase.configuration(suite: "local-human-logs")
+        let environment = ["LOG_LEVEL": "info", "SECRET_KEY": testSecretKey, "PASSWORD_HASH_ITERATIONS": "1000", "DATABASE_URL": configuration.url]
+        let runner = try ChildProcess(product: "functions", arguments: ["local", "--port", "0", "--log-format", "human"], environment: environment)
         try await runner.waitForOutput("Functions are up on http://127.0.0.1:", timeout: .seconds(90))
         let banner = try #require(runner.text.split(separator: "\n").first { $0.hasPrefix("Functions are up on http://127.0.0.1:") })
         let port = try #require(Int(banner.dropFirst("Functions are up on http://127.0.0.1:".count).prefix { $0.isNumber }))

@@ -154,13 +154,16 @@ struct WebhookHarness: Sendable {
 }
 
 extension WebhookSettings {
-    /// Local targets allowed, plain http, short timeouts, no jitter.
+    /// Local targets allowed, plain http, short timeouts, no jitter. The lease is long: an attempt starts only
+    /// while its claim's lease covers its timeout and a second to record it, and on a loaded parallel suite a
+    /// lease of twice the timeout left too little of it (claims given back unattempted). Tests of lease expiry set
+    /// their own.
     static var testing: WebhookSettings {
         var settings = WebhookSettings()
         settings.allowPrivateTargets = true
         settings.requireHTTPS = false
         settings.timeout = .seconds(2)
-        settings.lease = .seconds(4)
+        settings.lease = .seconds(20)
         settings.schedule = RetrySchedule(jitter: 0)
         settings.immediateBudget = .zero
         settings.metadataHost = nil
