@@ -53,20 +53,9 @@ enum ExpositionCheck {
             names = Counter(f.name for f in text_string_to_metric_families(sys.stdin.read()))
             print(" ".join(sorted(n for n, c in names.items() if c > 1)))
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stdout
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(text.utf8))
-        try stdin.fileHandleForWriting.close()
-        let output = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let (status, output) = try Python.run(script, input: text)
         let trimmed = output.trimmingCharacters(in: .whitespacesAndNewlines)
-        return process.terminationStatus == 0 && trimmed.isEmpty ? "" : "exit \(process.terminationStatus): \(trimmed)"
+        return status == 0 && trimmed.isEmpty ? "" : "exit \(status): \(trimmed)"
     }
 
     static func value(_ text: String, _ series: String) -> Double? {

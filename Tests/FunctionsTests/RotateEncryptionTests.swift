@@ -176,7 +176,7 @@ struct RotateEncryptionTests {
                 print(n)
                 """
             let input = tokens.filter { $0.3 != strangers }.map(\.3).joined(separator: "\n") + "\n"
-            let (status, output) = try python(script, arguments: [Self.newer], input: input)
+            let (status, output) = try Python.run(script, arguments: [Self.newer], input: input)
             #expect(status == 0 && output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(tokens.count - 1)", "\(output)")
         }
 
@@ -192,22 +192,5 @@ struct RotateEncryptionTests {
             }
         }
         #expect(try await run(["rotate-encryption"], keys: Self.newer, configuration: configuration).0 == 0)
-    }
-
-    /// Runs `python3 -c script`; Python's `cryptography` is a test requirement (`.ci/run` installs it).
-    func python(_ script: String, arguments: [String], input: String) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script] + arguments
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stdout
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
     }
 }
