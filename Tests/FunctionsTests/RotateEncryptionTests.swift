@@ -176,7 +176,7 @@ struct RotateEncryptionTests {
                 print(n)
                 """
             let input = tokens.filter { $0.3 != strangers }.map(\.3).joined(separator: "\n") + "\n"
-            let (status, output) = try Python.run(script, arguments: [Self.newer], input: input)
+            let (status, output) = try await Python.run(script, arguments: [Self.newer], input: input)
             #expect(status == 0 && output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(tokens.count - 1)", "\(output)")
         }
 

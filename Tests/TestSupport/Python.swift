@@ -3,7 +3,11 @@ import Foundation
 /// Runs `python3 -c` (the python3 on PATH; its `cryptography` and `prometheus_client` are test requirements, which
 /// `.ci/run` installs): exit status and stdout with stderr.
 public enum Python {
-    public static func run(_ script: String, arguments: [String] = [], input: String) throws -> (status: Int32, output: String) {
+    public static func run(_ script: String, arguments: [String] = [], input: String) async throws -> (status: Int32, output: String) {
+        try await offCooperativePool { try runBlocking(script, arguments: arguments, input: input) }
+    }
+
+    private static func runBlocking(_ script: String, arguments: [String], input: String) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script] + arguments
