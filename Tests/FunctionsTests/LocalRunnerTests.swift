@@ -54,8 +54,8 @@ struct LocalRunnerTests {
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("data/PG_VERSION").path))
     }
 
-    @Test("a newcomer's first session: local comes up, the banner's commands work without DATABASE_URL, and a failed delivery is retried by the runner's own scheduler")
-    func newcomer() async throws {
+    @Test("from a folder with no cluster yet: local comes up, the banner's commands work without DATABASE_URL, and a failed delivery is retried by the runner's own scheduler")
+    func fromAnEmptyFolder() async throws {
         // A folder that is not a checkout: the runner and the commands find its .local/postgres the same way.
         let folder = URL(fileURLWithPath: "/tmp").appendingPathComponent("functions-newcomer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import Primitives
 
 /// `functions invoke NAME`: one invocation of a function, as `gcloud functions call` sends one, to the local
 /// runner or (with `--url`) to a deployed service: an HTTP request, a CloudEvent (binary or structured mode, as
@@ -86,8 +87,8 @@ struct Invoke: AsyncParsableCommand {
         let time = ISO8601DateFormatter().string(from: now)
         if let event = cloudevent {
             if event.structured {
-                var envelope = #"{"specversion":"1.0","id":\#(quoted(event.id)),"source":\#(quoted(event.source)),"type":\#(quoted(event.type)),"#
-                envelope += #""time":\#(quoted(time)),"datacontenttype":"application/json""#
+                var envelope = #"{"specversion":"1.0","id":\#(JSONText.quoted(event.id)),"source":\#(JSONText.quoted(event.source)),"type":\#(JSONText.quoted(event.type)),"#
+                envelope += #""time":\#(JSONText.quoted(time)),"datacontenttype":"application/json""#
                 if let data { envelope += #","data":"# + data }
                 return ([("Content-Type", "application/cloudevents+json")], Data((envelope + "}").utf8))
             }
@@ -100,17 +101,13 @@ struct Invoke: AsyncParsableCommand {
             )
         }
         if let (text, attributes) = pubsub {
-            let attributeJSON = attributes.sorted { $0.key < $1.key }.map { "\(quoted($0.key)):\(quoted($0.value))" }.joined(separator: ",")
+            let attributeJSON = attributes.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }.joined(separator: ",")
             let messageID = String(UInt64.random(in: 1...UInt64(Int64.max)))
-            let body = #"{"message":{"data":\#(quoted(Data(text.utf8).base64EncodedString())),"messageId":\#(quoted(messageID)),"#
-                + #""publishTime":\#(quoted(time)),"attributes":{\#(attributeJSON)}},"subscription":"projects/local/subscriptions/invoke"}"#
+            let body = #"{"message":{"data":\#(JSONText.quoted(Data(text.utf8).base64EncodedString())),"messageId":\#(JSONText.quoted(messageID)),"#
+                + #""publishTime":\#(JSONText.quoted(time)),"attributes":{\#(attributeJSON)}},"subscription":"projects/local/subscriptions/invoke"}"#
             return ([("Content-Type", "application/json")], Data(body.utf8))
         }
         return (data == nil ? [] : [("Content-Type", "application/json")], data.map { Data($0.utf8) })
-    }
-
-    static func quoted(_ text: String) -> String {
-        String(decoding: try! JSONSerialization.data(withJSONObject: text, options: .fragmentsAllowed), as: UTF8.self)
     }
 
     static func pair(_ text: String, _ separator: Character) -> (String, String) {
