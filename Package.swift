@@ -25,11 +25,16 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: []),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // OTLP over HTTP only: the gRPC exporter's dependencies would double the build for nothing we use.
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // Hex, random numbers, the byte-level JSON scanner, constant-time comparison, the PHI scrubber: used by the
         // shim and by the rules alike, so it depends on nothing but the standard library and Foundation.
         .target(name: "Primitives"),
+        // Spans made one way everywhere: nothing at all without a tracer, never an error's text.
+        .target(name: "Traces", dependencies: [.product(name: "Tracing", package: "swift-distributed-tracing")]),
         // Django's common-password list as data (19,640 lines), kept out of the rules' sources.
         .target(name: "CommonPasswordList"),
         // The Functions Framework shim: knows none of the targets below.
@@ -37,6 +42,7 @@ let package = Package(
             name: "Runtime",
             dependencies: [
                 "Primitives",
+                "Traces",
                 // Settings read as swift-configuration reads them (typed, secrets marked).
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -47,6 +53,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 // multipart/form-data bodies (login and refresh accept them, as DRF does).
                 .product(name: "MultipartKit", package: "multipart-kit"),
+                // Spans for requests; exported as OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ]
         ),
         // Rules and values only: no PostgreSQL, no HTTP client, no server, no event loops (a test enforces it).
@@ -67,12 +76,14 @@ let package = Package(
             dependencies: [
                 "Domain",
                 "Primitives",
+                "Traces",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // The outgoing HTTP clients and who owns them: providers (Mailgun, SendGrid, Slack, Sentry) and webhooks.
@@ -81,6 +92,7 @@ let package = Package(
             dependencies: [
                 "Domain",
                 "Primitives",
+                "Traces",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -88,6 +100,7 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // The six functions, their use cases, wiring, the CLI and `render`.
@@ -107,6 +120,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .executableTarget(

@@ -157,7 +157,8 @@ package struct ChannelSender: Sendable {
         request.body = .bytes(ByteBuffer(data: body))
         do {
             let answer = try await BoundedExchange.execute(
-                request, on: client.client, timeout: timeout - (ContinuousClock.now - started), maxBodyBytes: 64 * 1024, logger: logger
+                request, on: client.client, timeout: timeout - (ContinuousClock.now - started), maxBodyBytes: 64 * 1024, tracer: client.tracer,
+                logger: logger
             )
             let status = answer.status
             let info = detail(status, Data(buffer: answer.body), answer.headers).map { PartnerText.stored($0, maxBytes: 300) }

@@ -4,6 +4,8 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Primitives
+import Tracing
+import Traces
 
 /// One request and its answer under one deadline that covers everything: connecting, TLS, sending, the response
 /// head and the whole body. AsyncHTTPClient's own deadline stops at the head, so a partner that answers at once
@@ -27,7 +29,34 @@ package enum BoundedExchange {
     }
 
     /// Executes `request` on `client`; throws ``DeadlineExceeded`` when `timeout` passes first.
+    ///
+    /// With a tracer, the exchange is a client span and the request carries its `traceparent`. The span names the
+    /// method, scheme, host, port and status, never the path or the query: a Slack webhook's path is its secret, and
+    /// partners put tokens in query strings. (AsyncHTTPClient's own spans record the whole URL, so the clients
+    /// are made with its tracing off; see ``ProviderClient``.)
     package static func execute(
+        _ request: HTTPClientRequest, on client: HTTPClient, timeout: Duration, maxBodyBytes: Int, tracer: (any Tracer)?,
+        logger: Logger
+    ) async throws -> Answer {
+        guard let tracer else { return try await execute(request, on: client, timeout: timeout, maxBodyBytes: maxBodyBytes, logger: logger) }
+        return try await Spans.run(tracer, request.method.rawValue, kind: .client) { span in
+            var request = request
+            if let span {
+                let url = URL(string: request.url)
+                span.attributes["http.request.method"] = request.method.rawValue
+                span.attributes["url.scheme"] = url?.scheme
+                span.attributes["server.address"] = url?.host
+                span.attributes["server.port"] = Int64(url?.port ?? (url?.scheme == "https" ? 443 : 80))
+                for (name, value) in Spans.headers(for: span.context, tracer: tracer) { request.headers.replaceOrAdd(name: name, value: value) }
+            }
+            let answer = try await execute(request, on: client, timeout: timeout, maxBodyBytes: maxBodyBytes, logger: logger)
+            span?.attributes["http.response.status_code"] = Int64(answer.status)
+            if answer.status >= 500 { span?.setStatus(SpanStatus(code: .error)) }
+            return answer
+        }
+    }
+
+    private static func execute(
         _ request: HTTPClientRequest, on client: HTTPClient, timeout: Duration, maxBodyBytes: Int, logger: Logger
     ) async throws -> Answer {
         guard timeout > .zero else { throw DeadlineExceeded() }

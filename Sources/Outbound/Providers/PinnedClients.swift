@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Synchronization
+import Tracing
 
 /// HTTP clients for webhook targets, one per host and vetted address: each connects only to the address it is
 /// pinned to (`dnsOverride`; TLS keeps the host name for SNI and certificate checks) and never follows a redirect.
@@ -17,7 +18,10 @@ package final class PinnedClients: Sendable {
     private let clients = Mutex<[String: HTTPClient]>([:])
     private let closed = Mutex(false)
 
-    init() {}
+    /// The tracer of the ``ProviderClient`` these belong to.
+    package let tracer: (any Tracer)?
+
+    init(tracer: (any Tracer)?) { self.tracer = tracer }
 
     /// The client for `host` pinned to `address` (made on first use).
     package func client(host: String, address: String) -> HTTPClient {
@@ -27,6 +31,7 @@ package final class PinnedClients: Sendable {
             var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)))
             if host != address { configuration.dnsOverride = [host: address] }
             configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: Self.connectionsPerHost)
+            configuration.tracing.tracer = nil  // BoundedExchange makes the spans, without the URL
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             clients[key] = client
             return client

@@ -1,6 +1,7 @@
 public import AsyncHTTPClient
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// The process's outgoing HTTP: one client for the providers (Mailgun, SendGrid, Slack, Sentry) and the pinned
 /// clients for webhook targets (``PinnedClients``). One per process, a service in the process's service group that
@@ -10,10 +11,15 @@ public final class ProviderClient: Service, Sendable {
     private let made = Mutex<HTTPClient?>(nil)
     private let shutDown = Mutex(false)
     /// Clients for webhook targets, each pinned to a vetted address.
-    package let pinned = PinnedClients()
+    package let pinned: PinnedClients
+    /// Makes a client span per exchange and propagates `traceparent` (nil: tracing off).
+    package let tracer: (any Tracer)?
 
     /// A client that connects on first use.
-    public init() {}
+    public init(tracer: (any Tracer)? = nil) {
+        self.tracer = tracer
+        self.pinned = PinnedClients(tracer: tracer)
+    }
 
     /// The shared client.
     package var client: HTTPClient {
@@ -21,6 +27,8 @@ public final class ProviderClient: Service, Sendable {
             if let made { return made }
             var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(10)))
             configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 16)
+            // Spans are made by BoundedExchange, without the URL; AsyncHTTPClient's own would record it whole.
+            configuration.tracing.tracer = nil
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             made = client
             return client

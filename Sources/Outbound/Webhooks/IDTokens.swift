@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import Tracing
 
 /// Google-signed ID tokens for endpoints behind IAM (a private Cloud Run service), from the metadata server:
 /// `GET http://<host>/computeMetadata/v1/instance/service-accounts/default/identity?audience=…` with
@@ -29,23 +30,26 @@ package final class IDTokens: Sendable {
     package func authorization(audience: String, logger: Logger) async -> Result<String?, DeliveryFailure> {
         guard let host else { return .success(nil) }
         let client = clients.client  // made on first use: drains without a private consumer never need it
+        let tracer = clients.tracer
         let task = fetched.withLock { fetched in
             if let known = fetched[audience] { return known }
-            let task = Task { await Self.fetch(host: host, audience: audience, client: client, logger: logger) }
+            let task = Task { await Self.fetch(host: host, audience: audience, client: client, tracer: tracer, logger: logger) }
             fetched[audience] = task
             return task
         }
         return await task.value.map { "Bearer " + $0 }
     }
 
-    static func fetch(host: String, audience: String, client: HTTPClient, logger: Logger) async -> Result<String, DeliveryFailure> {
+    static func fetch(host: String, audience: String, client: HTTPClient, tracer: (any Tracer)?, logger: Logger) async -> Result<String, DeliveryFailure> {
         var query = URLComponents()
         query.queryItems = [URLQueryItem(name: "audience", value: audience)]
         let encoded = (query.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
         var request = HTTPClientRequest(url: "http://\(host)/computeMetadata/v1/instance/service-accounts/default/identity?\(encoded)")
         request.headers.add(name: "Metadata-Flavor", value: "Google")
         do {
-            let answer = try await BoundedExchange.execute(request, on: client, timeout: timeout, maxBodyBytes: 16 * 1024, logger: logger)
+            let answer = try await BoundedExchange.execute(
+                request, on: client, timeout: timeout, maxBodyBytes: 16 * 1024, tracer: tracer, logger: logger
+            )
             let token = String(buffer: answer.body).trimmingCharacters(in: .whitespacesAndNewlines)
             // A JWT: three base64url parts. Anything else is not used as a credential.
             let parts = token.split(separator: ".", omittingEmptySubsequences: false)

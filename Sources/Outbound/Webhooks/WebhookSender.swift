@@ -78,7 +78,7 @@ package struct WebhookSender: Sendable {
         do {
             let remaining = timeout - (ContinuousClock.now - started)
             let answer = try await BoundedExchange.execute(
-                request, on: client, timeout: remaining, maxBodyBytes: Self.keptBodyBytes, logger: logger
+                request, on: client, timeout: remaining, maxBodyBytes: Self.keptBodyBytes, tracer: pinned.tracer, logger: logger
             )
             let text = PartnerText.stored(answer.body.readableBytesView, maxBytes: Self.keptBodyBytes)
             let retryAfter = answer.headers.first(name: "Retry-After").flatMap(TimeInterval.init)

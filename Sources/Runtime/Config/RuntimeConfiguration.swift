@@ -29,6 +29,10 @@ public struct RuntimeConfiguration: Sendable {
     public var labels: [String: String]
     /// `GOOGLE_CLOUD_PROJECT`, for trace names in logs.
     public var project: String?
+    /// Whether spans are exported (``TraceExport``): `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, and neither `OTEL_SDK_DISABLED=true` nor
+    /// `OTEL_TRACES_EXPORTER=none` turns them off.
+    public var exportsTraces: Bool
 
     /// Reads the settings from an environment dictionary; an invalid value is a ``ConfigurationError``.
     public init(environment: [String: String]) throws(ConfigurationError) {
@@ -57,6 +61,9 @@ public struct RuntimeConfiguration: Sendable {
         }
         self.labels = labels
         self.project = reader.string("GOOGLE_CLOUD_PROJECT")
+        let endpoint = reader.string("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") ?? reader.string("OTEL_EXPORTER_OTLP_ENDPOINT")
+        self.exportsTraces = endpoint != nil && reader.string("OTEL_SDK_DISABLED")?.lowercased() != "true"
+            && reader.string("OTEL_TRACES_EXPORTER")?.lowercased() != "none"
     }
 }
 

@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Primitives
 public import Logging
+public import Tracing
+import Traces
 
 /// The one path every invocation takes, from the server, the local runner and the tests alike.
 ///
@@ -20,6 +22,8 @@ public struct FunctionInvoker: Sendable {
     private let errorMapper: ErrorMapper
     private let requestTimeout: Duration
     private let reporter: (any ErrorReporter)?
+    /// Makes a server span per request, continuing the caller's trace (nil: tracing off, no span).
+    private let tracer: (any Tracer)?
 
     /// Creates the invoker.
     /// The message of the per-request line.
@@ -34,9 +38,11 @@ public struct FunctionInvoker: Sendable {
         errorMapper: @escaping ErrorMapper = { _ in nil },
         requestTimeout: Duration = .seconds(300),
         reporter: (any ErrorReporter)? = nil,
-        logRequests: Bool = false
+        logRequests: Bool = false,
+        tracer: (any Tracer)? = nil
     ) {
         self.logRequests = logRequests
+        self.tracer = tracer
         self.reporter = reporter
         self.registry = registry
         self.logger = logger
@@ -61,8 +67,20 @@ public struct FunctionInvoker: Sendable {
     /// Answers one request. Never throws: every failure becomes a response.
     public func invoke(_ request: FunctionRequest) async -> FunctionResponse {
         let started = ContinuousClock.now
+        let inbound = TraceContext(headers: request.headers)
+        guard let tracer else { return await invoke(request, started: started, trace: inbound, span: nil) }
+        // A server span, child of the caller's `traceparent` or Cloud Run's `X-Cloud-Trace-Context` (read as one).
+        let parent = inbound.map { Spans.context(from: $0.w3cHeaders(tracestate: request.headers[.tracestate]), tracer: tracer) }
+        return await Spans.run(tracer, request.method.rawValue, kind: .server, context: parent ?? .topLevel) { span in
+            let own = span.flatMap { Spans.headers(for: $0.context, tracer: tracer)["traceparent"] }.flatMap(TraceContext.init(traceparent:))
+            return await invoke(request, started: started, trace: own ?? inbound, span: span)
+        }
+    }
+
+    private func invoke(
+        _ request: FunctionRequest, started: ContinuousClock.Instant, trace: TraceContext?, span: (any Span)?
+    ) async -> FunctionResponse {
         let requestID = RequestID.resolve(from: request.headers)
-        let trace = TraceContext(headers: request.headers)
         var logger = self.logger
         logger[metadataKey: "request_id"] = .string(requestID)
         if let trace {
@@ -82,6 +100,7 @@ public struct FunctionInvoker: Sendable {
             if let (function, path) = registry.route(request.path) {
                 functionName = function.name
                 logger[metadataKey: "function"] = .string(function.name)
+                span?.operationName = "\(request.method.rawValue) \(function.name)"
                 var routed = request
                 routed.path = path
                 let context = FunctionContext(
@@ -98,6 +117,8 @@ public struct FunctionInvoker: Sendable {
                     if response.status.code == 500 {
                         reporter?.report(error, facts: ErrorFacts(requestID: requestID, function: function.name, traceID: trace?.traceID))
                     }
+                    // A refusal (4xx) is the caller's doing, not a failure of the server's (OpenTelemetry's HTTP rules).
+                    if let span, response.status.code >= 500 { Spans.failed(span, error) }
                 }
             } else {
                 response = HTTPError.notFound("No function at this path.").response
@@ -105,6 +126,15 @@ public struct FunctionInvoker: Sendable {
         }
         response.headers[RequestID.headerName] = requestID
         response.headers[.eTag] = nil
+        if let span {
+            // What a span says of a request: method, path (as routed, at most 128 characters), status. Never a
+            // header, a query or a body.
+            span.attributes["http.request.method"] = request.method.rawValue
+            span.attributes["url.path"] = String(request.path.prefix { $0 != "?" }.prefix(128))
+            span.attributes["http.response.status_code"] = Int64(response.status.code)
+            if let functionName { span.attributes["function"] = functionName }
+            if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        }
         // Cloud Run logs every request itself; the line is written at debug, or at info where nothing else does
         // (`logRequests`: the local runner).
         let level: Logger.Level = logRequests ? .info : .debug

@@ -5,6 +5,8 @@ extension HTTPField.Name {
     public static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
     /// W3C trace context.
     public static let traceparent = HTTPField.Name("traceparent")!
+    /// W3C Trace Context's vendor state, passed on with `traceparent`.
+    public static let tracestate = HTTPField.Name("tracestate")!
     /// Cloud Run's legacy trace header (`TRACE/SPAN;o=1`, SPAN decimal).
     public static let xCloudTraceContext = HTTPField.Name("X-Cloud-Trace-Context")!
     /// A binary-mode CloudEvent's spec version.

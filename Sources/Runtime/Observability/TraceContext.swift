@@ -58,6 +58,19 @@ public struct TraceContext: Sendable, Equatable {
         self.init(traceID: traceID.lowercased(), spanID: spanID, sampled: sampled)
     }
 
+    /// The W3C headers that continue this trace: `traceparent`, and the caller's `tracestate` when given. A
+    /// `X-Cloud-Trace-Context` without a span (`TRACE` alone) gets a random parent span id, so the trace is kept.
+    func w3cHeaders(tracestate: String?) -> [String: String] {
+        var span = spanID
+        if span == String(repeating: "0", count: 16) {
+            let random = String(UInt64.random(in: 1...UInt64.max), radix: 16)
+            span = String(repeating: "0", count: 16 - random.count) + random
+        }
+        var headers = ["traceparent": "00-\(traceID)-\(span)-\(sampled ? "01" : "00")"]
+        if let tracestate { headers["tracestate"] = tracestate }
+        return headers
+    }
+
     private static func isHex(_ text: Substring) -> Bool {
         text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
     }

@@ -1,6 +1,7 @@
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// Runs a set of functions as a Cloud Run service: the HTTP server and the application's long-lived
 /// services in one `ServiceGroup` that drains on SIGTERM.
@@ -18,7 +19,8 @@ public struct FunctionsRuntime: Sendable {
         logger: Logger,
         readiness: @escaping FunctionInvoker.ReadinessCheck = { _ in true },
         errorMapper: @escaping FunctionInvoker.ErrorMapper = { _ in nil },
-        reporter: (any ErrorReporter)? = nil
+        reporter: (any ErrorReporter)? = nil,
+        tracer: (any Tracer)? = nil
     ) throws {
         self.configuration = configuration
         self.logger = logger
@@ -30,7 +32,8 @@ public struct FunctionsRuntime: Sendable {
             errorMapper: errorMapper,
             requestTimeout: configuration.requestTimeout,
             reporter: reporter,
-            logRequests: configuration.logRequests
+            logRequests: configuration.logRequests,
+            tracer: tracer
         )
     }
 

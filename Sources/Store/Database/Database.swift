@@ -3,6 +3,8 @@ import NIOCore
 import PostgresNIO
 import Primitives
 import ServiceLifecycle
+public import Tracing
+import Traces
 
 /// The process's PostgreSQL pool, with the failure modes callers care about made explicit.
 ///
@@ -17,11 +19,18 @@ public struct Database: Sendable {
     /// How long a whole call may take before its caller is told the store is unavailable (nil: no bound).
     public let callTimeout: Duration?
     private let logger: Logger
+    /// Makes a client span per call (nil: tracing off).
+    private let tracer: (any Tracer)?
+    /// What every span says of the server: the database's name and where it is (never a user or a password).
+    private let serverAttributes: SpanAttributes
 
     /// Creates the pool; nothing connects until ``service`` runs, which opens the configuration's minimum number
     /// of connections (a serving instance's whole pool by default) and the rest as queries ask. `callTimeout` bounds whole
     /// calls (the server passes `DB_CALL_TIMEOUT_MS`; commands such as `migrate` leave long statements unbounded).
-    public init(configuration: DatabaseConfiguration, logger: Logger, acquireTimeout: Duration? = nil, callTimeout: Duration? = nil) throws {
+    public init(
+        configuration: DatabaseConfiguration, logger: Logger, acquireTimeout: Duration? = nil, callTimeout: Duration? = nil,
+        tracer: (any Tracer)? = nil
+    ) throws {
         let connection = try configuration.connectionConfiguration()
         self.pool = PostgresPool(limits: configuration.poolLimits, logger: logger) { id, logger in
             try await PostgresConnection.connect(configuration: connection, id: id, logger: logger)
@@ -29,6 +38,19 @@ public struct Database: Sendable {
         self.acquireTimeout = acquireTimeout ?? configuration.acquireTimeout
         self.callTimeout = callTimeout
         self.logger = logger
+        self.tracer = tracer
+        var attributes = SpanAttributes()
+        attributes["db.system.name"] = "postgresql"
+        attributes["db.namespace"] = configuration.database
+        switch configuration.endpoint {
+        case .tcp(let host, let port):
+            attributes["server.address"] = host
+            attributes["server.port"] = Int64(port)
+        case .unixSocket(let directory, let port):
+            attributes["server.address"] = directory
+            attributes["server.port"] = Int64(port)
+        }
+        self.serverAttributes = attributes
     }
 
     /// The long-lived service that owns the pool's connections. Add it to the service group before the server.
@@ -37,26 +59,55 @@ public struct Database: Sendable {
     /// Runs the pool until cancelled (for one-off commands and tests outside a service group).
     public func run() async { await pool.run() }
 
-    /// Runs `body` on one leased connection.
+    /// Runs `body` on one leased connection. With tracing on, the call is a span named for its caller
+    /// (`function`, `fileID` and `line` are filled in by the compiler).
     public func withConnection<Result: Sendable>(
+        function: String = #function, fileID: String = #fileID, line: UInt = #line,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let pool = self.pool
-        return try await guarded { lease in
-            try await Self.onOpenConnection(of: pool, lease: lease, body)
+        return try await traced(function: function, fileID: fileID, line: line, transaction: false) { span in
+            try await guarded { lease in
+                try await Self.onOpenConnection(of: pool, lease: lease, span: span, body)
+            }
         }
     }
 
-    /// Runs `body` inside a transaction: committed when it returns, rolled back when it throws.
+    /// Runs `body` inside a transaction: committed when it returns, rolled back when it throws. Traced as
+    /// ``withConnection(function:fileID:line:_:)`` is.
     public func withTransaction<Result: Sendable>(
+        function: String = #function, fileID: String = #fileID, line: UInt = #line,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let pool = self.pool
         let logger = self.logger
-        return try await guarded { lease in
-            try await Self.onOpenConnection(of: pool, lease: lease) { connection in
-                try await connection.withTransaction(logger: logger) { try await body($0) }
+        return try await traced(function: function, fileID: fileID, line: line, transaction: true) { span in
+            try await guarded { lease in
+                try await Self.onOpenConnection(of: pool, lease: lease, span: span) { connection in
+                    try await connection.withTransaction(logger: logger) { try await body($0) }
+                }
             }
+        }
+    }
+
+    /// Runs `call` in a client span named for the code that made it (`AuthService.login` for a call made in
+    /// `login(…)` of `AuthService.swift`), with the server's facts and the caller's place; no statement, no values.
+    private func traced<Result>(
+        function: String, fileID: String, line: UInt, transaction: Bool, _ call: ((any Span)?) async throws -> Result
+    ) async throws -> Result {
+        guard let tracer else { return try await call(nil) }
+        let file = fileID.split(separator: "/").last.map { $0.prefix { $0 != "." && $0 != "+" } } ?? ""
+        let name = "\(file).\(function.prefix { $0 != "(" })"
+        return try await Spans.run(tracer, name, kind: .client) { span in
+            if let span {
+                var attributes = serverAttributes
+                attributes["db.operation.name"] = transaction ? "TRANSACTION" : "CALL"
+                attributes["code.function.name"] = function
+                attributes["code.file.path"] = fileID
+                attributes["code.line.number"] = Int64(line)
+                span.attributes.merge(attributes)
+            }
+            return try await call(span)
         }
     }
 
@@ -64,13 +115,16 @@ public struct Database: Sendable {
     /// check and the lease (PostgreSQL went away): such a connection is given back, which drops it, and another
     /// asked for, until the acquire deadline cancels the wait.
     private static func onOpenConnection<Result: Sendable>(
-        of pool: PostgresPool, lease: CallLease<Result>, _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+        of pool: PostgresPool, lease: CallLease<Result>, span: (any Span)? = nil,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         while true {
             do {
                 return try await pool.withConnection { connection in
                     guard !connection.isClosed else { throw ClosedConnection() }
                     try lease.set(connection)
+                    // How long the call waited for a connection shows as the time to this event.
+                    span?.addEvent("connection leased")
                     return try await body(connection)
                 }
             } catch is ClosedConnection {
@@ -84,10 +138,12 @@ public struct Database: Sendable {
         let pool = self.pool
         let logger = self.logger
         do {
-            return try await guarded(acquireTimeout: timeout, callTimeout: timeout) { lease in
-                try await Self.onOpenConnection(of: pool, lease: lease) { connection in
-                    try await connection.query("SELECT 1", logger: logger)
-                    return true
+            return try await traced(function: #function, fileID: #fileID, line: #line, transaction: false) { span in
+                try await guarded(acquireTimeout: timeout, callTimeout: timeout) { lease in
+                    try await Self.onOpenConnection(of: pool, lease: lease, span: span) { connection in
+                        try await connection.query("SELECT 1", logger: logger)
+                        return true
+                    }
                 }
             }
         } catch {
