@@ -27,15 +27,37 @@ public final class ChildProcess {
     }
 
     /// Starts `product` with `arguments` and `environment` (added to a minimal base), in `directory`.
-    public init(
+    public convenience init(
         product: String,
         arguments: [String] = [],
         environment: [String: String],
         directory: URL? = nil,
         standardInput: URL? = nil
     ) throws {
+        try self.init(
+            executable: Self.productsDirectory.appendingPathComponent(product), arguments: arguments, environment: environment,
+            directory: directory, standardInput: standardInput
+        )
+    }
+
+    /// Starts a program found on PATH (`python3`, say) with `arguments`, in this process's whole environment (a
+    /// version manager's shim on PATH needs more than PATH).
+    public convenience init(command: String, arguments: [String] = []) throws {
+        try self.init(
+            executable: URL(fileURLWithPath: "/usr/bin/env"), arguments: [command] + arguments, environment: ProcessInfo.processInfo.environment
+        )
+    }
+
+    public init(
+        executable: URL,
+        arguments: [String] = [],
+        environment: [String: String],
+        directory: URL? = nil,
+        standardInput: URL? = nil
+    ) throws {
+        let product = executable.lastPathComponent
         let process = Process()
-        process.executableURL = Self.productsDirectory.appendingPathComponent(product)
+        process.executableURL = executable
         process.arguments = arguments
         var base = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"]
         base.merge(environment) { _, new in new }
