@@ -43,7 +43,47 @@ struct RenderTests {
             for secret in function.secrets.keys {
                 #expect(env.contains { $0["name"] as? String == secret && dig($0, ["valueFrom", "secretKeyRef", "name"]) != nil }, "\(secret)")
             }
+            // Tracing on: the function sends spans to the collector beside it, which starts first and reads its
+            // settings from the secret deploy.sh stores.
+            let tracing = try #require(spec.tracing)
+            #expect(dig(yaml, container + ["name"]) as? String == "function")
+            #expect(env.contains { $0["name"] as? String == "OTEL_EXPORTER_OTLP_ENDPOINT" && $0["value"] as? String == "http://localhost:4318" })
+            let collector: [Any] = ["spec", "template", "spec", "containers", 1]
+            #expect(dig(yaml, collector + ["name"]) as? String == "otel-collector")
+            #expect(dig(yaml, collector + ["image"]) as? String == tracing.collector_image)
+            #expect(dig(yaml, collector + ["ports"]) == nil, "only the function's container takes requests")
+            #expect(dig(yaml, collector + ["args", 0]) as? String == "--config=/etc/otelcol-google/config.yaml")
+            #expect(dig(yaml, collector + ["startupProbe", "httpGet", "port"]) as? Int == 13133)
+            #expect(dig(yaml, collector + ["volumeMounts", 0, "mountPath"]) as? String == "/etc/otelcol-google")
+            #expect(dig(yaml, ["spec", "template", "spec", "volumes", 0, "secret", "secretName"]) as? String == tracing.config_secret)
+            #expect(dig(yaml, ["spec", "template", "spec", "volumes", 0, "secret", "items", 0, "path"]) as? String == "config.yaml")
+            let dependencies = try #require(dig(yaml, ["spec", "template", "metadata", "annotations", "run.googleapis.com/container-dependencies"]) as? String)
+            #expect(try JSONSerialization.jsonObject(with: Data(dependencies.utf8)) as? [String: [String]] == ["function": ["otel-collector"]])
         }
+        // The collector's settings: OTLP/HTTP on localhost only, traces to Cloud Trace, the health check Cloud Run probes.
+        let collector = try Yams.load(yaml: try #require(files.first { $0.0 == "otel/collector.yaml" }?.1))
+        #expect(dig(collector, ["receivers", "otlp", "protocols", "http", "endpoint"]) as? String == "localhost:4318")
+        #expect(dig(collector, ["receivers", "otlp", "protocols", "grpc"]) == nil)
+        #expect(dig(collector, ["service", "pipelines", "traces", "exporters"]) as? [String] == ["googlecloud"])
+        #expect(dig(collector, ["service", "pipelines", "traces", "receivers"]) as? [String] == ["otlp"])
+        #expect(dig(collector, ["extensions", "health_check", "endpoint"]) as? String == "0.0.0.0:13133")
+        #expect((dig(collector, ["service", "pipelines"]) as? [String: Any])?.keys.sorted() == ["traces"])
+    }
+
+    @Test("without `tracing` in functions.yaml a service is the function alone, and no span is asked for")
+    func withoutTracing() throws {
+        var spec = try DeploymentSpec.load(FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml"))
+        spec.tracing = nil
+        let files = DeploymentRenderer(spec: spec).render()
+        #expect(!files.contains { $0.0 == "otel/collector.yaml" })
+        let yaml = try Yams.load(yaml: try #require(files.first { $0.0 == "services/login.yaml" }?.1))
+        #expect((dig(yaml, ["spec", "template", "spec", "containers"]) as? [Any])?.count == 1)
+        #expect(dig(yaml, ["spec", "template", "spec", "volumes"]) == nil)
+        #expect(dig(yaml, ["spec", "template", "metadata", "annotations", "run.googleapis.com/container-dependencies"]) == nil)
+        let env = try #require(dig(yaml, ["spec", "template", "spec", "containers", 0, "env"]) as? [[String: Any]])
+        #expect(!env.contains { ($0["name"] as? String)?.hasPrefix("OTEL_") == true })
+        let script = try #require(files.first { $0.0 == "deploy.sh" }?.1)
+        #expect(!script.contains("secrets") && !script.contains("cloudtrace"))
     }
 
     @Test("the migration job, the scheduler jobs with OIDC for every scheduled route, and a gcloud script that parses")
@@ -84,8 +124,9 @@ struct RenderTests {
         #expect(script.contains("gcloud scheduler jobs \"$MODE\" http functions-maintain") && script.contains("--oauth-service-account-email"))
         #expect(script.contains("gcloud logging buckets \"$MODE\" functions-audit --location global --retention-days 2557"))
         #expect(script.contains("gcloud logging sinks \"$MODE\" functions-audit \"logging.googleapis.com/projects/$PROJECT/locations/global/buckets/functions-audit\""))
-        #expect(script.contains("gcloud run deploy metrics") && script.contains("--no-allow-unauthenticated"))
-        #expect(script.contains("gcloud run deploy login") && script.contains("--allow-unauthenticated"))
+        #expect(script.contains("gcloud run services replace services/metrics.yaml --region \"$REGION\""))
+        #expect(script.contains("gcloud run services add-iam-policy-binding login --region \"$REGION\" --member allUsers --role roles/run.invoker"))
+        #expect(!script.contains("add-iam-policy-binding metrics --region \"$REGION\" --member allUsers"))
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("deploy-\(UUID().uuidString).sh")
         try Data(script.utf8).write(to: url)
         defer { try? FileManager.default.removeItem(at: url) }
@@ -133,12 +174,31 @@ struct RenderTests {
         }
         let first = try await offCooperativePool { try deploy() }
         #expect(first.0 == 0, "\(first.1)")
+        // Between the runs, someone made a private service public by hand: the next deploy takes that back.
+        var between = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: state)) as? [String: Any])
+        var services = try #require(between["services"] as? [String: Any])
+        var metrics = try #require(services["metrics"] as? [String: Any])
+        metrics["invokers"] = ((metrics["invokers"] as? [String]) ?? []) + ["allUsers"]
+        services["metrics"] = metrics
+        between["services"] = services
+        try JSONSerialization.data(withJSONObject: between).write(to: state)
         let second = try await offCooperativePool { try deploy() }
         #expect(second.0 == 0, "\(second.1)")
         let recorded = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: state)) as? [String: Any])
-        #expect(dig(recorded, ["services", "webhook-dispatch", "env", "WEBHOOK_RETRY_SCHEDULE"]) as? String == "0,5,300,1800,7200,18000,36000,36000")
-        #expect(dig(recorded, ["services", "login", "env", "FUNCTION_TARGET"]) as? String == "login")
-        #expect(dig(recorded, ["services", "login", "secrets", "DATABASE_URL"]) as? String == "functions-database-url:latest")
+        let function = ["containers", "function"]
+        #expect(dig(recorded, ["services", "webhook-dispatch"] + function + ["env", "WEBHOOK_RETRY_SCHEDULE"]) as? String == "0,5,300,1800,7200,18000,36000,36000")
+        #expect(dig(recorded, ["services", "login"] + function + ["env", "FUNCTION_TARGET"]) as? String == "login")
+        #expect(dig(recorded, ["services", "login"] + function + ["secrets", "DATABASE_URL"]) as? String == "functions-database-url:latest")
+        #expect(dig(recorded, ["services", "login", "invokers"]) as? [String] == ["allUsers"])
+        #expect((dig(recorded, ["services", "metrics", "invokers"]) as? [String] ?? []).contains("allUsers") == false)
+        // The collector's settings stored (a new version on each run) and readable by every service's account, each
+        // of which may write traces; the collector mounts them.
+        #expect((dig(recorded, ["secrets", "functions-otel-collector-config", "versions"]) as? [String])?.count == 2)
+        let spec = try DeploymentSpec.load(FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml"))
+        let accounts = Set(spec.functions.map { "serviceAccount:" + $0.service_account })
+        #expect(Set(dig(recorded, ["secrets", "functions-otel-collector-config", "accessors"]) as? [String] ?? []) == accounts)
+        #expect(Set(dig(recorded, ["project_roles", "roles/cloudtrace.agent"]) as? [String] ?? []) == accounts)
+        #expect(dig(recorded, ["services", "login", "containers", "otel-collector", "mounts", 0]) as? String == "/etc/otelcol-google")
         let scheduler = try #require(dig(recorded, ["scheduler"]) as? [String: Any])
         #expect(Set(scheduler.keys) == ["webhook-dispatch-drain", "send-alert-drain", "functions-maintain"])
         #expect(dig(recorded, ["buckets", "functions-audit", "retention_days"]) as? String == "2557")
@@ -157,13 +217,6 @@ struct RenderTests {
         #expect(refused != 0)
     }
 
-    @Test("a list flag's value reaches gcloud whole: commas inside values switch to gcloud's ^D^ escape")
-    func gcloudEscaping() {
-        #expect(DeploymentRenderer.gcloudList(["A=1", "B=2"]) == "A=1,B=2")
-        #expect(DeploymentRenderer.gcloudList(["A=0,5", "B=2"]) == "^@^A=0,5@B=2")
-        #expect(DeploymentRenderer.gcloudList(["A=a@b,c", "B=2"]) == "^|^A=a@b,c|B=2")
-    }
-
     @Test("least privilege: receive and dispatch run as their own accounts; only the scheduler's account may invoke the scheduled services, no service's own account invokes anything")
     func invokerBindings() throws {
         let spec = try DeploymentSpec.load(FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml"))
@@ -171,7 +224,8 @@ struct RenderTests {
         #expect(accounts["webhook-receive"] != accounts["webhook-dispatch"])
         #expect(!accounts.values.contains(spec.scheduler_service_account))
         let script = try #require(try render().first { $0.0 == "deploy.sh" }?.1)
-        let bindings = script.split(separator: "\n").filter { $0.contains("add-iam-policy-binding") }
+        // Who may invoke what: the run.invoker bindings on services and jobs.
+        let bindings = script.split(separator: "\n").filter { $0.contains("run services add-iam-policy-binding") || $0.contains("run jobs add-iam-policy-binding") }
         func members(_ service: String) -> [String] {
             bindings.filter { $0.contains("add-iam-policy-binding \(service) ") }.compactMap { line in
                 line.split(separator: " ").drop { $0 != "--member" }.dropFirst().first.map(String.init)
@@ -179,7 +233,18 @@ struct RenderTests {
         }
         #expect(members("webhook-dispatch") == ["serviceAccount:\(spec.scheduler_service_account)"])
         #expect(members("send-alert") == ["serviceAccount:\(spec.scheduler_service_account)"])
-        #expect(members("webhook-receive").isEmpty && members("login").isEmpty)
+        #expect(members("webhook-receive") == ["allUsers"] && members("login") == ["allUsers"])
+        #expect(members("metrics").isEmpty)
+        // Tracing grants each service's account two things only: reading the collector's settings, writing traces.
+        let grants = script.split(separator: "\n").filter { $0.contains("add-iam-policy-binding") && !bindings.contains($0) }
+        #expect(!grants.isEmpty)
+        for grant in grants {
+            #expect(
+                grant.hasPrefix("gcloud secrets add-iam-policy-binding functions-otel-collector-config ") && grant.hasSuffix("--role roles/secretmanager.secretAccessor")
+                    || grant.hasPrefix("gcloud projects add-iam-policy-binding ") && grant.contains("--role roles/cloudtrace.agent "),
+                "\(grant)"
+            )
+        }
         for account in accounts.values { #expect(!bindings.contains { $0.contains("serviceAccount:\(account) ") }, "\(account)") }
         let scheduler = try Yams.load(yaml: try #require(try render().first { $0.0 == "scheduler/jobs.yaml" }?.1))
         for job in try #require(dig(scheduler, ["jobs"]) as? [[String: Any]]) {

@@ -48,6 +48,18 @@ struct DeploymentSpec: Decodable, Sendable {
     var maintenance: Maintenance?
     /// Where audit log entries are kept (a Cloud Logging bucket), and how long.
     var audit_log_bucket: LogBucket?
+    /// Traces: an OpenTelemetry collector beside every service, sending its spans to Cloud Trace (nil: no traces).
+    var tracing: Tracing?
+
+    struct Tracing: Decodable, Sendable {
+        /// The collector's image (Google-Built OpenTelemetry Collector).
+        var collector_image: String
+        /// The Secret Manager secret that holds the collector's configuration (`otel/collector.yaml`).
+        var config_secret: String
+        /// The collector container's CPU and memory limits (added to the function's, per instance).
+        var cpu: String?
+        var memory: String?
+    }
 
     struct Maintenance: Decodable, Sendable {
         /// Cron, in UTC.
