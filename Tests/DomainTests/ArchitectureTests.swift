@@ -12,12 +12,16 @@ struct ArchitectureTests {
     static let allowed: [String: Set<String>] = [
         "Primitives": [],
         "CommonPasswordList": [],
+        "Traces": ["Tracing"],
         "Domain": ["Primitives", "CommonPasswordList", "Crypto", "_CryptoExtras", "JWTKit"],
-        "Runtime": ["Primitives", "Hummingbird", "HTTPTypes", "Logging", "NIOCore", "NIOHTTP1", "NIOFoundationCompat", "ServiceLifecycle", "MultipartKit", "Configuration"],
-        "Store": ["Domain", "Primitives", "PostgresNIO", "NIOCore", "Crypto", "NIOSSL", "Logging", "ServiceLifecycle"],
+        "Runtime": [
+            "Primitives", "Hummingbird", "HTTPTypes", "Logging", "NIOCore", "NIOHTTP1", "NIOFoundationCompat", "ServiceLifecycle", "MultipartKit",
+            "Configuration", "Traces", "Tracing", "OTel",
+        ],
+        "Store": ["Domain", "Primitives", "PostgresNIO", "NIOCore", "Crypto", "NIOSSL", "Logging", "ServiceLifecycle", "Traces", "Tracing"],
         "Outbound": [
             "Domain", "Primitives", "AsyncHTTPClient", "NIOCore", "NIOPosix", "NIOHTTP1", "NIOFoundationCompat", "Logging",
-            "ServiceLifecycle",
+            "ServiceLifecycle", "Traces", "Tracing",
         ],
     ]
 
@@ -42,7 +46,7 @@ struct ArchitectureTests {
         return found
     }
 
-    @Test("every target imports only what its layer allows", arguments: ["Primitives", "CommonPasswordList", "Domain", "Runtime", "Store", "Outbound"])
+    @Test("every target imports only what its layer allows", arguments: ["Primitives", "CommonPasswordList", "Traces", "Domain", "Runtime", "Store", "Outbound"])
     func layer(_ target: String) throws {
         let found = try Self.imports(of: target)
         #expect(!found.isEmpty || target == "CommonPasswordList", "no sources found for \(target) under \(Self.root.path)")
