@@ -229,4 +229,39 @@ struct TracingTests {
             #expect(raw.range(of: Data(secret.utf8)) == nil, "\(secret) was exported")
         }
     }
+
+    @Test("a collector that accepts and never answers: requests are answered as before, and SIGTERM still ends the process cleanly and soon")
+    func hangingCollector() async throws {
+        let hang = try ChildProcess(
+            command: "python3",
+            arguments: [
+                "-c",
+                """
+                import socket
+                s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+                print("listening on", s.getsockname()[1], flush=True)
+                held = []
+                while True: held.append(s.accept()[0])
+                """,
+            ]
+        )
+        try await hang.waitForOutput("listening on ")
+        let line = try #require(hang.text.split(separator: "\n").first { $0.hasPrefix("listening on ") })
+        let collectorPort = try #require(Int(line.dropFirst("listening on ".count)))
+        let configuration = try await TestDatabase.configuration(suite: "traces-hang")
+        let environment = environment(configuration, target: "login", otlpPort: collectorPort)
+        let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)
+        let port = try await server.listeningPort()
+        for _ in 0..<20 {
+            let response = try await HTTPTestClient.send(port: port, method: "GET", path: "/health")
+            #expect(response.status == 200)
+        }
+        // Let an export start and hang, then stop: the export in flight and the final flush give up after 2 s each.
+        try await Task.sleep(for: .milliseconds(300))
+        let stopping = ContinuousClock.now
+        server.signal(SIGTERM)
+        #expect(try await server.waitForExit() == 0, "\(server.text)")
+        let took = ContinuousClock.now - stopping
+        #expect(took < .seconds(7), "SIGTERM took \(took): the grace period (8 s) ran out waiting for the collector")
+    }
 }

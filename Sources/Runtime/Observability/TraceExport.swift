@@ -31,6 +31,11 @@ public struct TraceExport: Sendable {
         otel.metrics.enabled = false
         otel.traces.exporter = .otlp
         otel.traces.otlpExporter.protocol = .httpProtobuf
+        // The collector is a sidecar on localhost that answers in milliseconds. One that hangs must not hold the
+        // instance's shutdown (the export in flight, then the final flush, each wait this long at most; Cloud Run
+        // allows 10 s after SIGTERM for everything): spans are dropped rather than the drain cut short.
+        otel.traces.otlpExporter.timeout = .seconds(2)
+        otel.traces.batchSpanProcessor.exportTimeout = .seconds(2)
         let (tracer, service) = try OTel.makeTracingBackend(configuration: otel)
         return TraceExport(tracer: tracer, service: service)
     }
