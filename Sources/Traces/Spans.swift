@@ -7,18 +7,23 @@ public import Tracing
 /// may hold a name, an address or a payload: a failed span says the error's type (`error.type`) and nothing more.
 public enum Spans {
     /// Runs `body` inside a span named `name` (a child of `context`, else of the task's current context), which
-    /// is the task's current context while `body` runs and ends when it returns or throws.
+    /// is the task's current context while `body` runs and ends when it returns or throws. With `withinTrace`, the
+    /// span is made only as part of a trace already under way (a request's): work outside any request (a
+    /// readiness probe's ping, start-up migrations) makes no trace of its own.
     @inlinable
     public static func run<Result>(
         _ tracer: (any Tracer)?,
         _ name: String,
         kind: SpanKind,
         context: InstrumentationContext? = nil,
+        withinTrace: Bool = false,
         isolation: isolated (any Actor)? = #isolation,
         _ body: ((any Span)?) async throws -> Result
     ) async rethrows -> Result {
-        guard let tracer else { return try await body(nil) }
-        let span = tracer.startSpan(name, context: context ?? .current ?? .topLevel, ofKind: kind)
+        guard let tracer, let parent = context ?? InstrumentationContext.current ?? (withinTrace ? nil : .topLevel) else {
+            return try await body(nil)
+        }
+        let span = tracer.startSpan(name, context: parent, ofKind: kind)
         defer { span.end() }
         do {
             return try await InstrumentationContext.withValue(span.context, isolation: isolation) { try await body(span) }

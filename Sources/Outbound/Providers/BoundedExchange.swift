@@ -39,7 +39,7 @@ package enum BoundedExchange {
         logger: Logger
     ) async throws -> Answer {
         guard let tracer else { return try await execute(request, on: client, timeout: timeout, maxBodyBytes: maxBodyBytes, logger: logger) }
-        return try await Spans.run(tracer, request.method.rawValue, kind: .client) { span in
+        return try await Spans.run(tracer, request.method.rawValue, kind: .client, withinTrace: true) { span in
             var request = request
             if let span {
                 let url = URL(string: request.url)

@@ -55,20 +55,16 @@ public struct FunctionInvoker: Sendable {
     /// ``HTTPFunction/maxBodyBytes(method:path:)``), within `runtimeLimit`; the runtime's own routes and paths no
     /// function takes read ``Routes/unroutedBodyBytes`` at most.
     public func maxBodyBytes(method: HTTPRequest.Method, path: String, runtimeLimit: Int) -> Int {
-        switch path {
-        case "/health", "/ready", "/robots.txt", "/favicon.ico":
-            return min(Routes.unroutedBodyBytes, runtimeLimit)
-        default:
-            guard let (function, routed) = registry.route(path) else { return min(Routes.unroutedBodyBytes, runtimeLimit) }
-            return min(function.maxBodyBytes(method: method, path: routed) ?? runtimeLimit, runtimeLimit)
-        }
+        guard !Routes.isRuntimeOwn(path), let (function, routed) = registry.route(path) else { return min(Routes.unroutedBodyBytes, runtimeLimit) }
+        return min(function.maxBodyBytes(method: method, path: routed) ?? runtimeLimit, runtimeLimit)
     }
 
     /// Answers one request. Never throws: every failure becomes a response.
     public func invoke(_ request: FunctionRequest) async -> FunctionResponse {
         let started = ContinuousClock.now
         let inbound = TraceContext(headers: request.headers)
-        guard let tracer else { return await invoke(request, started: started, trace: inbound, span: nil) }
+        // The runtime's own routes (probes every few seconds) make no trace.
+        guard let tracer, !Routes.isRuntimeOwn(request.path) else { return await invoke(request, started: started, trace: inbound, span: nil) }
         // A server span, child of the caller's `traceparent` or Cloud Run's `X-Cloud-Trace-Context` (read as one).
         let parent = inbound.map { Spans.context(from: $0.w3cHeaders(tracestate: request.headers[.tracestate]), tracer: tracer) }
         return await Spans.run(tracer, request.method.rawValue, kind: .server, context: parent ?? .topLevel) { span in
@@ -127,7 +123,7 @@ public struct FunctionInvoker: Sendable {
         response.headers[RequestID.headerName] = requestID
         response.headers[.eTag] = nil
         if let span {
-            // What a span says of a request: method, path (as routed, at most 128 characters), status. Never a
+            // What a span says of a request: method, path (as received, at most 128 characters), status. Never a
             // header, a query or a body.
             span.attributes["http.request.method"] = request.method.rawValue
             span.attributes["url.path"] = String(request.path.prefix { $0 != "?" }.prefix(128))

@@ -59,6 +59,11 @@ public struct Routes: Sendable {
     /// A request no route takes is answered 404 or 405 without its body: this much of it is read at most.
     public static let unroutedBodyBytes = 16 * 1024
 
+    /// The paths the runtime answers itself, before any function: `/health`, `/ready`, and the two reserved 404s.
+    public static func isRuntimeOwn(_ path: String) -> Bool {
+        path == "/health" || path == "/ready" || path == "/robots.txt" || path == "/favicon.ico"
+    }
+
     /// The table; `notFound` and `methodNotAllowed` say how this function answers an unknown path or method;
     /// `maxBodyBytes` bounds every route's body before it is read (nil: the runtime's limit).
     public init(

@@ -92,13 +92,14 @@ public struct Database: Sendable {
 
     /// Runs `call` in a client span named for the code that made it (`AuthService.login` for a call made in
     /// `login(…)` of `AuthService.swift`), with the server's facts and the caller's place; no statement, no values.
+    /// Only within a request's trace: start-up, readiness pings and commands make none.
     private func traced<Result>(
         function: String, fileID: String, line: UInt, transaction: Bool, _ call: ((any Span)?) async throws -> Result
     ) async throws -> Result {
         guard let tracer else { return try await call(nil) }
         let file = fileID.split(separator: "/").last.map { $0.prefix { $0 != "." && $0 != "+" } } ?? ""
         let name = "\(file).\(function.prefix { $0 != "(" })"
-        return try await Spans.run(tracer, name, kind: .client) { span in
+        return try await Spans.run(tracer, name, kind: .client, withinTrace: true) { span in
             if let span {
                 var attributes = serverAttributes
                 attributes["db.operation.name"] = transaction ? "TRANSACTION" : "CALL"
