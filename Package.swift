@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         // OTLP over HTTP only: the gRPC exporter's dependencies would double the build for nothing we use.
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
     ],
     targets: [
         // Hex, random numbers, the byte-level JSON scanner, constant-time comparison, the PHI scrubber: used by the
@@ -56,6 +57,8 @@ let package = Package(
                 // Spans for requests; exported as OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "OTel", package: "swift-otel"),
+                // The caller's tracestate is checked before the tracer sees it.
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
             ]
         ),
         // Rules and values only: no PostgreSQL, no HTTP client, no server, no event loops (a test enforces it).

@@ -16,7 +16,7 @@ struct ArchitectureTests {
         "Domain": ["Primitives", "CommonPasswordList", "Crypto", "_CryptoExtras", "JWTKit"],
         "Runtime": [
             "Primitives", "Hummingbird", "HTTPTypes", "Logging", "NIOCore", "NIOHTTP1", "NIOFoundationCompat", "ServiceLifecycle", "MultipartKit",
-            "Configuration", "Traces", "Tracing", "OTel",
+            "Configuration", "Traces", "Tracing", "OTel", "W3CTraceContext",
         ],
         "Store": ["Domain", "Primitives", "PostgresNIO", "NIOCore", "Crypto", "NIOSSL", "Logging", "ServiceLifecycle", "Traces", "Tracing"],
         "Outbound": [

@@ -97,9 +97,10 @@ struct TracingTests {
         let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)
         let port = try await server.listeningPort()
         let trace = "0af7651916cd43dd8448eb211c80319c", caller = "b7ad6b7169203331"
+        // A tracestate no tracer would read is dropped; the trace is still continued.
         let accepted = try await HTTPTestClient.send(
             port: port, method: "POST", path: "/",
-            headers: [("Content-Type", "application/json"), ("traceparent", "00-\(trace)-\(caller)-01")],
+            headers: [("Content-Type", "application/json"), ("traceparent", "00-\(trace)-\(caller)-01"), ("tracestate", "not a tracestate,,=@@")],
             body: Data(#"{"username":"jane.doe@example.com","password":"correct horse battery staple"}"#.utf8)
         )
         #expect(accepted.status == 200)
@@ -151,6 +152,7 @@ struct TracingTests {
         // The refusal's log line names the span it was written in, so Cloud Logging shows it under it.
         #expect(server.text.contains(#""logging.googleapis.com/spanId":"\#(refusal.spanID)""#), "\(server.text)")
         #expect(server.text.contains(#""logging.googleapis.com/trace":"\#(cloudTrace)""#))
+        #expect(!server.text.contains("not a tracestate") && !server.text.contains("Failed to extract"))
 
         let raw = receiver.raw
         #expect(!raw.isEmpty)

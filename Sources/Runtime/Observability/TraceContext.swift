@@ -1,4 +1,5 @@
 public import HTTPTypes
+import W3CTraceContext
 
 /// The trace a request belongs to, from W3C `traceparent` or Cloud Run's `X-Cloud-Trace-Context`.
 public struct TraceContext: Sendable, Equatable {
@@ -58,16 +59,21 @@ public struct TraceContext: Sendable, Equatable {
         self.init(traceID: traceID.lowercased(), spanID: spanID, sampled: sampled)
     }
 
-    /// The W3C headers that continue this trace: `traceparent`, and the caller's `tracestate` when given. A
-    /// `X-Cloud-Trace-Context` without a span (`TRACE` alone) gets a random parent span id, so the trace is kept.
+    /// The W3C headers that continue this trace: `traceparent`, and the caller's `tracestate` when it is well
+    /// formed (one that is not is dropped, as W3C Trace Context says, and the trace kept: handed on, it would make
+    /// the tracer refuse the whole context and log the caller's text). A `X-Cloud-Trace-Context` without a span
+    /// (`TRACE` alone) gets a random parent span id, so the trace is kept.
     func w3cHeaders(tracestate: String?) -> [String: String] {
         var span = spanID
         if span == String(repeating: "0", count: 16) {
             let random = String(UInt64.random(in: 1...UInt64.max), radix: 16)
             span = String(repeating: "0", count: 16 - random.count) + random
         }
-        var headers = ["traceparent": "00-\(traceID)-\(span)-\(sampled ? "01" : "00")"]
-        if let tracestate { headers["tracestate"] = tracestate }
+        let traceparent = "00-\(traceID)-\(span)-\(sampled ? "01" : "00")"
+        var headers = ["traceparent": traceparent]
+        if let tracestate, (try? W3CTraceContext.TraceContext(traceParentHeaderValue: traceparent, traceStateHeaderValue: tracestate)) != nil {
+            headers["tracestate"] = tracestate
+        }
         return headers
     }
 
