@@ -29,9 +29,7 @@ struct TracingTests {
             file = FileManager.default.temporaryDirectory.appendingPathComponent("spans-\(UUID().uuidString).jsonl")
             let script = FunctionsYAMLTests.packageRoot.appendingPathComponent("Tests/Tracing/otlp-receiver.py").path
             process = try ChildProcess(command: "python3", arguments: [script, file.path])
-            try await process.waitForOutput("listening on ")
-            let line = try #require(process.text.split(separator: "\n").first { $0.hasPrefix("listening on ") })
-            port = try #require(Int(line.dropFirst("listening on ".count)))
+            port = try await TracingTests.listeningPort(of: process)
         }
 
         var lines: [[String: Any]] {
@@ -62,6 +60,13 @@ struct TracingTests {
         }
 
         deinit { try? FileManager.default.removeItem(at: file) }
+    }
+
+    /// The port a helper script prints first, as `listening on PORT`.
+    static func listeningPort(of process: ChildProcess) async throws -> Int {
+        try await process.waitForOutput("listening on ")
+        let line = try #require(process.text.split(separator: "\n").first { $0.hasPrefix("listening on ") })
+        return try #require(Int(line.dropFirst("listening on ".count)))
     }
 
     /// OpenTelemetry's span kinds and status codes, as OTLP numbers them.
@@ -242,9 +247,7 @@ struct TracingTests {
                 """,
             ]
         )
-        try await hang.waitForOutput("listening on ")
-        let line = try #require(hang.text.split(separator: "\n").first { $0.hasPrefix("listening on ") })
-        let collectorPort = try #require(Int(line.dropFirst("listening on ".count)))
+        let collectorPort = try await Self.listeningPort(of: hang)
         let configuration = try await TestDatabase.configuration(suite: "traces-hang")
         let environment = environment(configuration, target: "login", otlpPort: collectorPort)
         let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment)

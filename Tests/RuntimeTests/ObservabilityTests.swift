@@ -36,6 +36,20 @@ struct ObservabilityTests {
         #expect(TraceContext(headers: both)?.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
+    @Test("the W3C headers that continue a trace: a span-less X-Cloud-Trace-Context keeps its trace, a malformed tracestate is dropped")
+    func w3cHeaders() throws {
+        let spanless = try #require(TraceContext(cloudTraceContext: "105445aa7843bc8bf206b12000100000"))
+        let traceparent = try #require(spanless.w3cHeaders(tracestate: nil)["traceparent"])
+        let continued = try #require(TraceContext(traceparent: traceparent))
+        #expect(continued.traceID == "105445aa7843bc8bf206b12000100000" && continued.spanID.count == 16)
+        #expect(continued.spanID != String(repeating: "0", count: 16))
+        let sampled = TraceContext(traceID: "4bf92f3577b34da6a3ce929d0e0e4736", spanID: "00f067aa0ba902b7", sampled: true)
+        #expect(sampled.w3cHeaders(tracestate: "congo=t61rcWkgMzE") == [
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate": "congo=t61rcWkgMzE",
+        ])
+        #expect(sampled.w3cHeaders(tracestate: "not a tracestate,,=@@")["tracestate"] == nil)
+    }
+
     @Test("the scrubber replaces emails, phones, SSNs, dates, long numbers and credentials", arguments: [
         ("mail jane.doe+x@example.co.uk now", "mail [EMAIL] now"),
         ("call (555) 123-4567 or +1 555 123 4567", "call [PHONE] or [PHONE]"),

@@ -59,7 +59,7 @@ extension DeploymentRenderer {
     }
 
     /// The template annotation that starts the function after the collector.
-    func containerDependencies(_ tracing: DeploymentSpec.Tracing) -> String {
+    var containerDependencies: String {
         "        run.googleapis.com/container-dependencies: \(quoted(#"{"\#(Self.functionContainer)":["\#(Self.collectorContainer)"]}"#))"
     }
 

@@ -58,7 +58,7 @@ struct DeploymentRenderer {
             "        run.googleapis.com/cloudsql-instances: \(quoted(spec.cloudsql_instance))",
             "        run.googleapis.com/startup-cpu-boost: \"true\"",
         ]
-        if let tracing = spec.tracing { lines.append(containerDependencies(tracing)) }
+        if spec.tracing != nil { lines.append(containerDependencies) }
         lines += [
             "    spec:",
             "      containerConcurrency: \(function.concurrency)",

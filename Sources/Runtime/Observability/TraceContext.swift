@@ -1,4 +1,5 @@
 public import HTTPTypes
+import Primitives
 import W3CTraceContext
 
 /// The trace a request belongs to, from W3C `traceparent` or Cloud Run's `X-Cloud-Trace-Context`.
@@ -66,8 +67,7 @@ public struct TraceContext: Sendable, Equatable {
     func w3cHeaders(tracestate: String?) -> [String: String] {
         var span = spanID
         if span == String(repeating: "0", count: 16) {
-            let random = String(UInt64.random(in: 1...UInt64.max), radix: 16)
-            span = String(repeating: "0", count: 16 - random.count) + random
+            span = withUnsafeBytes(of: UInt64.random(in: 1...UInt64.max).bigEndian) { Hex.lowercase($0) }
         }
         let traceparent = "00-\(traceID)-\(span)-\(sampled ? "01" : "00")"
         var headers = ["traceparent": traceparent]
