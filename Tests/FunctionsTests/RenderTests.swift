@@ -153,7 +153,13 @@ struct RenderTests {
         let bin = folder.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         let gcloud = bin.appendingPathComponent("gcloud")
-        try FileManager.default.copyItem(at: FunctionsYAMLTests.packageRoot.appendingPathComponent("Tests/Deploy/fake-gcloud.py"), to: gcloud)
+        // The fake runs on the interpreter itself, not through a version manager's shim on PATH (a shell script that
+        // starts one more process): deploy.sh calls it some 90 times, and the whole suite shares two cores.
+        let interpreter = try await Python.run("import sys; print(sys.executable)", input: "").output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var fake = try String(contentsOf: FunctionsYAMLTests.packageRoot.appendingPathComponent("Tests/Deploy/fake-gcloud.py"), encoding: .utf8)
+        fake = "#!" + interpreter + "\n" + fake.drop { $0 != "\n" }.dropFirst()
+        try Data(fake.utf8).write(to: gcloud)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: gcloud.path)
         let state = folder.appendingPathComponent("state.json")
         @Sendable func deploy() throws -> (Int32, String) {
