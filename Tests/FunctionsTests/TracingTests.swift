@@ -78,6 +78,9 @@ struct TracingTests {
             "FIELD_ENCRYPTION_KEY": WebhookHarness.fernetKey, "PORT": "0", "HOST": "127.0.0.1", "FUNCTION_TARGET": target,
             "LOG_LEVEL": "info", "K_SERVICE": target, "K_REVISION": "\(target)-00007", "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             "WEBHOOK_IMMEDIATE_BUDGET_MS": "0",
+            // A few requests each: two connections, not a serving instance's ten, so five process starts do not load
+            // PostgreSQL and the suites running beside these.
+            "DB_POOL_SIZE": "2",
         ]
         if let otlpPort {
             environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:\(otlpPort)"
