@@ -8,7 +8,7 @@ import TestSupport
 @testable import Functions
 
 /// login and the user commands as real processes on one database.
-@Suite("login across processes, and the users commands", .serialized)
+@Suite("login across processes, and the users commands", .machineShare, .serialized)
 struct AuthProcessTests {
     func environment(_ configuration: DatabaseConfiguration, _ extra: [String: String] = [:]) -> [String: String] {
         var environment = [

@@ -13,7 +13,7 @@ import TestSupport
 /// Received events reach their source's consumers through the delivery queue, with real consumers on 127.0.0.1:
 /// one that accepts, one that fails twice first, one that is private and checks a Google ID token from a fake
 /// metadata server.
-@Suite("webhook-receive → consumers (real consumers, a fake metadata server)")
+@Suite("webhook-receive → consumers (real consumers, a fake metadata server)", .machineShare)
 struct ConsumerTests {
     func withHarness(settings: WebhookSettings = .testing, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void) async throws {
         try await WebhookHarness.withOwnDatabase("consumers", settings: settings, body)
@@ -187,7 +187,7 @@ struct ConsumerTests {
 
 /// webhook-receive and webhook-dispatch as real processes on one database: four receivers taking events at once
 /// (with duplicates sent to different instances), first attempts from the receivers, then two overlapping drains.
-@Suite("webhook-receive processes → consumers: four receivers, two overlapping drains", .serialized)
+@Suite("webhook-receive processes → consumers: four receivers, two overlapping drains", .machineShare, .serialized)
 struct ConsumerProcessTests {
     static let secret = "whsec_" + Data("consumer-process-test-secret-32b".utf8).base64EncodedString()
 

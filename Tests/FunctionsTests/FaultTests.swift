@@ -11,7 +11,7 @@ import TestSupport
 
 /// Faults, as the test suite can stage them on one machine: PostgreSQL stopped and restarted under load,
 /// SIGTERM under load, and a flood of hostile requests.
-@Suite("faults under load (real processes)", .serialized)
+@Suite("faults under load (real processes)", .machineShare, .serialized)
 struct FaultTests {
     static let token = "fault-test-internal-token-0123456789abc"
 
@@ -146,7 +146,7 @@ struct FaultTests {
         #expect(failures.withLock { $0 } == [])
     }
 
-    @Test("10,000 malformed, oversized and hostile requests across all functions: no 5xx and no crash")
+    @Test("10,000 malformed, oversized and hostile requests across all functions: no 5xx and no crash", .wholeMachine)
     func hostileFlood() async throws {
         let configuration = try await TestDatabase.configuration(suite: "faults")
         let server = try ChildProcess(product: "functions", arguments: ["serve"], environment: environment(configuration.url))

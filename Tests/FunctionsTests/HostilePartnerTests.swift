@@ -12,7 +12,7 @@ import TestSupport
 
 /// webhook-dispatch against partners that trickle, hang, answer garbage or fail, with real sinks on 127.0.0.1:
 /// every attempt on record, none sent twice, every drain inside its budget.
-@Suite("webhook-dispatch against hostile partners (real sinks)")
+@Suite("webhook-dispatch against hostile partners (real sinks)", .machineShare)
 struct HostilePartnerTests {
     func withHarness(settings: WebhookSettings = .testing, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void) async throws {
         try await WebhookHarness.withOwnDatabase("hostile", settings: settings, body)

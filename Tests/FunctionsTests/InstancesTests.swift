@@ -10,7 +10,7 @@ import TestSupport
 
 /// Several instances of every function on one database, as Cloud Run scales them: each function asked the same
 /// thing by every instance at once does it once.
-@Suite("three instances of every function on one database (real processes)", .serialized)
+@Suite("three instances of every function on one database (real processes)", .machineShare, .serialized)
 struct InstancesTests {
     static let token = "instances-test-internal-token-0123456789"
     static let sourceSecret = "instances-shared-secret-0001"

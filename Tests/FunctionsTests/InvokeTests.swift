@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// `functions invoke` against Google's conformance functions (`Examples/Conformance`), in all three shapes.
-@Suite("functions invoke (real processes)", .serialized)
+@Suite("functions invoke (real processes)", .machineShare, .serialized)
 struct InvokeTests {
     func withConformance(_ target: String, _ body: (URL, URL) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("invoke-\(UUID().uuidString)")

@@ -4,7 +4,7 @@ import Store
 import Testing
 import TestSupport
 
-@Suite("functions local (real process, its own PostgreSQL cluster)", .serialized)
+@Suite("functions local (real process, its own PostgreSQL cluster)", .machineShare, .serialized)
 struct LocalRunnerTests {
     @Test("creates a private cluster, migrates, serves every function, stops the cluster on SIGTERM; a second start reuses it")
     func localRunner() async throws {

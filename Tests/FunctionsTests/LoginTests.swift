@@ -7,7 +7,7 @@ import TestSupport
 
 @testable import Functions
 
-@Suite("login: simplejwt's behaviour, the brute-force limit, the audit trail")
+@Suite("login: simplejwt's behaviour, the brute-force limit, the audit trail", .machineShare)
 struct LoginTests {
     static let invalid = #"{"detail":"No active account found with the given credentials"}"#
 
@@ -220,7 +220,7 @@ struct LoginTests {
         }
     }
 
-    @Test("a failed login costs the same whether the user is unknown, stored at the configured count, or imported at a tenth of it (medians within 10 %)")
+    @Test("a failed login costs the same whether the user is unknown, stored at the configured count, or imported at a tenth of it (medians within 10 %)", .wholeMachine)
     func constantWorkPerFailure() async throws {
         try await TestDatabase.with(suite: "login") { database in
             var settings = AuthSettings.testing

@@ -10,7 +10,7 @@ import TestSupport
 @testable import Functions
 
 /// `functions maintain` on a real database: what expired goes, what is pending, recent or a replay guard stays.
-@Suite("functions maintain: retention")
+@Suite("functions maintain: retention", .machineShare)
 struct MaintainTests {
     static let day: TimeInterval = 86_400
 

@@ -66,7 +66,7 @@ enum ExpositionCheck {
     }
 }
 
-@Suite("metrics: one snapshot, every family well formed, counters move as the functions act")
+@Suite("metrics: one snapshot, every family well formed, counters move as the functions act", .machineShare)
 struct MetricsTests {
     @Test("every family the page can carry, all at once: no two collide under OpenMetrics, promtool and prometheus_client read it")
     func everyFamilyAtOnce() async throws {
@@ -155,7 +155,7 @@ struct MetricsTests {
     }
 }
 
-@Suite("metrics across processes, linted by promtool", .serialized)
+@Suite("metrics across processes, linted by promtool", .machineShare, .serialized)
 struct MetricsProcessTests {
     @Test("two server processes on one database count together and answer the same page, which promtool accepts")
     func twoProcesses() async throws {

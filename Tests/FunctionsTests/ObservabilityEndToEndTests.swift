@@ -9,7 +9,7 @@ import TestSupport
 
 @testable import Functions
 
-@Suite("Sentry envelopes and PHI kept out of logs, end to end", .serialized)
+@Suite("Sentry envelopes and PHI kept out of logs, end to end", .machineShare, .serialized)
 struct ObservabilityEndToEndTests {
     struct Leaky: Error, CustomStringConvertible {
         var description: String { "failed for jane.doe@example.com, SSN 123-45-6789, born 1980-02-29, MRN 99887766" }
@@ -112,7 +112,7 @@ struct ObservabilityEndToEndTests {
     }
 }
 
-@Suite("Configuration guards for real data")
+@Suite("Configuration guards for real data", .machineShare)
 struct RealDataGuardTests {
     @Test("REAL_DATA_MODE refuses to start without FIELD_ENCRYPTION_KEY or with the console email backend")
     func guards() {

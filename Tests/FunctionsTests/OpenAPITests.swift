@@ -9,7 +9,7 @@ import Yams
 
 /// `openapi.yaml` held against the running functions: every status that comes back is documented for its
 /// operation, and every documented status is reached (503s from a second process whose database is down).
-@Suite("openapi.yaml against the running functions", .serialized)
+@Suite("openapi.yaml against the running functions", .machineShare, .serialized)
 struct OpenAPITests {
     struct Call {
         var template: String

@@ -2,8 +2,9 @@ import Logging
 import Outbound
 import ServiceLifecycle
 import Testing
+import TestSupport
 
-@Suite("the provider client: one per process, closed with the service group")
+@Suite("the provider client: one per process, closed with the service group", .machineShare)
 struct ProviderClientTests {
     @Test("every caller gets the same client, and the service ends (closing it) when the group shuts down")
     func oneClientClosedOnShutdown() async throws {

@@ -10,7 +10,7 @@ import TestSupport
 
 @testable import Functions
 
-@Suite("refresh and revoke: single-use rotation, reuse detection, the replaced system's tokens")
+@Suite("refresh and revoke: single-use rotation, reuse detection, the replaced system's tokens", .machineShare)
 struct RefreshTests {
     static let blacklisted = #"{"detail":"Token is blacklisted","code":"token_not_valid"}"#
     static let invalid = #"{"detail":"Token is invalid or expired","code":"token_not_valid"}"#

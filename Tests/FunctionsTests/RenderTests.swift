@@ -5,7 +5,7 @@ import Yams
 
 @testable import Functions
 
-@Suite("functions render")
+@Suite("functions render", .machineShare)
 struct RenderTests {
     func render() throws -> [(String, String)] {
         DeploymentRenderer(spec: try DeploymentSpec.load(FunctionsYAMLTests.packageRoot.appendingPathComponent("functions.yaml"))).render()

@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// `functions rotate-encryption` on a real database, its results opened by Python's `cryptography`.
-@Suite("functions rotate-encryption", .serialized)
+@Suite("functions rotate-encryption", .machineShare, .serialized)
 struct RotateEncryptionTests {
     static let older = WebhookHarness.fernetKey
     static let newer = "lJnyT5AtBInx2qUGz_3Fl2fXTYRZkwddZPHiwV_9oXw="

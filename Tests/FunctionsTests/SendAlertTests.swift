@@ -66,7 +66,7 @@ extension AlertSettings {
     }
 }
 
-@Suite("send-alert: providers checked as documented, retried, never sent twice")
+@Suite("send-alert: providers checked as documented, retried, never sent twice", .machineShare)
 struct SendAlertTests {
     func withHarness(_ settings: AlertSettings, realDataMode: Bool = false, _ body: @escaping @Sendable (AlertHarness) async throws -> Void) async throws {
         try await TestDatabase.with(suite: "send-alert-\(UUID().uuidString.prefix(8))") { database in

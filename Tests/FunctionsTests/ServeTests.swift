@@ -7,7 +7,7 @@ import TestSupport
 
 @testable import Functions
 
-@Suite("functions serve as a real process", .serialized)
+@Suite("functions serve as a real process", .machineShare, .serialized)
 struct ServeTests {
     @Test("an unknown FUNCTION_TARGET stops start-up with one line listing the known functions")
     func unknownTarget() async throws {

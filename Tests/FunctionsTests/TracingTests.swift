@@ -8,7 +8,7 @@ import TestSupport
 
 /// Spans as Cloud Trace would get them: `functions serve` processes exporting to a local OTLP/HTTP receiver
 /// (`Tests/Tracing/otlp-receiver.py`, which decodes with the opentelemetry-proto package).
-@Suite("traces: requests, database calls and partners in one trace, exported as OTLP", .serialized)
+@Suite("traces: requests, database calls and partners in one trace, exported as OTLP", .machineShare, .serialized)
 struct TracingTests {
     /// One exported span, as the receiver wrote it.
     struct Span {

@@ -8,7 +8,7 @@ import TestSupport
 
 @testable import Functions
 
-@Suite("functions sources / endpoints / deliveries commands", .serialized)
+@Suite("functions sources / endpoints / deliveries commands", .machineShare, .serialized)
 struct WebhookCommandTests {
     /// Runs `functions ARGUMENTS`; `withKey: false` leaves FIELD_ENCRYPTION_KEY unset (an operator without it).
     func run(_ arguments: [String], input: String = "", withKey: Bool = true, configuration: DatabaseConfiguration) async throws -> (Int32, String) {

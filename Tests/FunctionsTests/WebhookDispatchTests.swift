@@ -8,7 +8,7 @@ import TestSupport
 
 @testable import Functions
 
-@Suite("webhook-dispatch: publish, drain, retries, attempt records, SSRF (real HTTP sink)")
+@Suite("webhook-dispatch: publish, drain, retries, attempt records, SSRF (real HTTP sink)", .machineShare)
 struct WebhookDispatchTests {
     func withHarness(settings: WebhookSettings = .testing, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void) async throws {
         try await WebhookHarness.withOwnDatabase("webhook-dispatch", settings: settings, body)
@@ -262,7 +262,7 @@ struct WebhookDispatchTests {
     }
 }
 
-@Suite("private access: the shared bearer token where IAM is not in front")
+@Suite("private access: the shared bearer token where IAM is not in front", .machineShare)
 struct PrivateAccessTests {
     @Test("the scheme is case-insensitive; the token is not; anything else is refused")
     func scheme() throws {

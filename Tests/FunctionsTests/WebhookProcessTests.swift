@@ -8,7 +8,7 @@ import TestSupport
 @testable import Functions
 
 /// Dispatchers as real processes on one database: concurrency and crashes.
-@Suite("webhook-dispatch processes: four at once, and one killed mid-batch", .serialized)
+@Suite("webhook-dispatch processes: four at once, and one killed mid-batch", .machineShare, .serialized)
 struct WebhookProcessTests {
     func environment(_ configuration: DatabaseConfiguration, _ extra: [String: String] = [:]) -> [String: String] {
         var environment = [

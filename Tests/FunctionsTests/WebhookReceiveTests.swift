@@ -8,7 +8,7 @@ import TestSupport
 @testable import Functions
 import PostgresNIO
 
-@Suite("webhook-receive: verified over raw bytes, durable before the answer, de-duplicated")
+@Suite("webhook-receive: verified over raw bytes, durable before the answer, de-duplicated", .machineShare)
 struct WebhookReceiveTests {
     func withHarness(realDataMode: Bool = false, _ body: @escaping @Sendable (WebhookHarness) async throws -> Void) async throws {
         try await TestDatabase.with(suite: "webhook-receive") { database in
@@ -76,7 +76,7 @@ struct WebhookReceiveTests {
         }
     }
 
-    @Test("a flood of 10,000 bad signatures from 2 callers adds a few counted audit rows, not 10,000; every one is counted")
+    @Test("a flood of 10,000 bad signatures from 2 callers adds a few counted audit rows, not 10,000; every one is counted", .wholeMachine)
     func refusalFlood() async throws {
         try await withHarness { harness in
             let (slug, _) = try await harness.addSource()

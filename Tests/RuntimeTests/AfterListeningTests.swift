@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 import TestSupport
 
-@Suite("Services that start once the port is open")
+@Suite("Services that start once the port is open", .machineShare)
 struct AfterListeningTests {
     struct Hello: HTTPFunction {
         let name = "hello"

@@ -6,7 +6,7 @@ import TestSupport
 
 /// Google's Functions Framework conformance functions, run as a real process the way the suite runs them:
 /// `FUNCTION_TARGET=<name> PORT=<port> conformance`, in a working directory that receives `function_output.json`.
-@Suite("Functions Framework conformance (real process)", .serialized)
+@Suite("Functions Framework conformance (real process)", .machineShare, .serialized)
 struct ConformanceTests {
     func withFunction(_ target: String, _ body: (Int, URL) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("conformance-\(UUID().uuidString)")

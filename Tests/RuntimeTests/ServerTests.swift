@@ -6,7 +6,7 @@ import TestSupport
 
 @testable import Runtime
 
-@Suite("The HTTP server over a real socket")
+@Suite("The HTTP server over a real socket", .machineShare)
 struct ServerTests {
     struct Echo: HTTPFunction {
         let name = "echo"

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite("Graceful shutdown on SIGTERM (real process)", .serialized)
+@Suite("Graceful shutdown on SIGTERM (real process)", .machineShare, .serialized)
 struct ShutdownTests {
     @Test("in-flight requests finish after SIGTERM, new connections are refused, exit status is 0")
     func drainsInFlight() async throws {

@@ -7,7 +7,7 @@ import TestSupport
 
 /// The pool against a real PostgreSQL: its bounds, its recovery when connecting fails (where postgres-nio's own
 /// pool trapped), cancelled and dropped callers, shutdown.
-@Suite("PostgreSQL pool: bounds, recovery, cancellation, shutdown", .timeLimit(.minutes(2)))
+@Suite("PostgreSQL pool: bounds, recovery, cancellation, shutdown", .machineShare, .timeLimit(.minutes(2)))
 struct PostgresPoolTests {
     let logger = TestDatabase.quietLogger
 

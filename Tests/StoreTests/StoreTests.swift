@@ -6,7 +6,7 @@ import Store
 import Testing
 import TestSupport
 
-@Suite("PostgreSQL store: migrations, counters, unavailability")
+@Suite("PostgreSQL store: migrations, counters, unavailability", .machineShare)
 struct StoreTests {
     let logger = TestDatabase.quietLogger
 
