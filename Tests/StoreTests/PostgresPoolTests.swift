@@ -7,7 +7,8 @@ import TestSupport
 
 /// The pool against a real PostgreSQL: its bounds, its recovery when connecting fails (where postgres-nio's own
 /// pool trapped), cancelled and dropped callers, shutdown.
-@Suite("PostgreSQL pool: bounds, recovery, cancellation, shutdown", .machineShare, .timeLimit(.minutes(2)))
+// The time limit catches a hang; it also counts each test's wait for a machine share.
+@Suite("PostgreSQL pool: bounds, recovery, cancellation, shutdown", .machineShare, .timeLimit(.minutes(5)))
 struct PostgresPoolTests {
     let logger = TestDatabase.quietLogger
 
