@@ -37,12 +37,14 @@ struct TypedConformance: JSONFunction {
 }
 
 /// `delay`: answers `{"slept_ms": N}` after `?ms=N` milliseconds (at most 30 s); the drain tests use it to
-/// keep requests in flight while the process receives SIGTERM.
+/// keep requests in flight while the process receives SIGTERM. It logs "delay: sleeping" as it starts, so a test
+/// knows its requests are in the handler before it signals.
 struct DelayFunction: HTTPFunction {
     let name = "delay"
 
     func handle(_ request: FunctionRequest, context: FunctionContext) async throws -> FunctionResponse {
         let milliseconds = min(Int(request.queryValue("ms") ?? "") ?? 0, 30_000)
+        context.logger.info("delay: sleeping", metadata: ["ms": "\(milliseconds)"])
         try await Task.sleep(for: .milliseconds(milliseconds))
         return .jsonBody(Data("{\"slept_ms\":\(milliseconds)}".utf8))
     }

@@ -81,10 +81,10 @@ public final class ChildProcess {
     /// The process id.
     public var pid: Int32 { process.processIdentifier }
 
-    /// Waits until the output contains `needle`, or fails after `timeout`.
-    public func waitForOutput(_ needle: String, timeout: Duration = .seconds(30)) async throws {
+    /// Waits until the output contains `needle` (`occurrences` times), or fails after `timeout`.
+    public func waitForOutput(_ needle: String, occurrences: Int = 1, timeout: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + timeout
-        while !text.contains(needle) {
+        while text.components(separatedBy: needle).count - 1 < occurrences {
             if !process.isRunning { throw ChildProcessError.exited(status: process.terminationStatus, output: text) }
             guard ContinuousClock.now < deadline else { throw ChildProcessError.timedOut(waitingFor: needle, output: text) }
             try await Task.sleep(for: .milliseconds(20))
