@@ -137,12 +137,16 @@ struct FaultTests {
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(500))
+            // Under load means while requests are being answered: signalled once 40 have been, not after a fixed pause.
+            let loading = ContinuousClock.now
+            while answered.withLock({ $0 }) < 40, ContinuousClock.now - loading < .seconds(30) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             server.signal(SIGTERM)
             try await group.waitForAll()
         }
         #expect(try await server.waitForExit() == 0)
-        #expect(answered.withLock { $0 } > 0)
+        #expect(answered.withLock { $0 } >= 40)
         #expect(failures.withLock { $0 } == [])
     }
 
