@@ -120,7 +120,7 @@ struct StoreTests {
                         return value
                     }
                 } catch StoreError.unavailable where ContinuousClock.now < retryUntil {
-                    continue
+                    try await Task.sleep(for: .milliseconds(100))
                 }
             }
             #expect(answer == 7)
