@@ -73,10 +73,7 @@ struct FaultTests {
                 }
             }
             // Writes accepted before the stop (a fixed wait saw only three under the whole suite's load).
-            let warming = ContinuousClock.now + .seconds(30)
-            while accepted.withLock({ $0.count }) < 10 && ContinuousClock.now < warming {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await waitUntil(timeout: .seconds(30), every: .milliseconds(50)) { accepted.withLock { $0.count } >= 10 }
             try cluster.stop()
             try await Task.sleep(for: .milliseconds(1500))
             let ready = try await HTTPTestClient.send(port: port, path: "/ready")
@@ -84,10 +81,7 @@ struct FaultTests {
             _ = try cluster.start(port: admin.port)
             // Recovery without a restart of the functions: wait until a write is accepted again.
             let resumed = accepted.withLock { $0.count }
-            let deadline = ContinuousClock.now + .seconds(30)
-            while accepted.withLock({ $0.count }) <= resumed + 5 && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            try await waitUntil(timeout: .seconds(30), every: .milliseconds(100)) { accepted.withLock { $0.count } > resumed + 5 }
             stop.withLock { $0 = true }
             try await group.waitForAll()
         }
@@ -138,10 +132,7 @@ struct FaultTests {
                 }
             }
             // Under load means while requests are being answered: signalled once 40 have been, not after a fixed pause.
-            let loading = ContinuousClock.now
-            while answered.withLock({ $0 }) < 40, ContinuousClock.now - loading < .seconds(30) {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await waitUntil(timeout: .seconds(30)) { answered.withLock { $0 } >= 40 }
             server.signal(SIGTERM)
             try await group.waitForAll()
         }

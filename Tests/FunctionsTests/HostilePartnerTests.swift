@@ -171,8 +171,7 @@ struct HostilePartnerTests {
                 for _ in 0..<40 {
                     group.addTask { _ = await sender.send(url: base + "/hang", headers: [], body: Data("{}".utf8), timeout: .seconds(5), logger: logger) }
                 }
-                let arrived = ContinuousClock.now + .seconds(10)
-                while sink.requests.count < 40, ContinuousClock.now < arrived { try await Task.sleep(for: .milliseconds(20)) }
+                try await waitUntil(timeout: .seconds(10)) { sink.requests.count >= 40 }
                 #expect(sink.requests.count == 40)
                 // With a per-host pool of 32, this waited for a hanging attempt's connection and timed out.
                 let fine = await sender.send(url: base + "/fine", headers: [], body: Data("{}".utf8), timeout: .seconds(3), logger: logger)

@@ -117,8 +117,7 @@ struct InstancesTests {
             #expect(alerts.allSatisfy { $0.status == 202 } && Set(alerts.map(\.text)).count == 1, "\(alerts.map(\.text))")
             // The line is written as the alert is stored; the processes' output reaches its files a little later.
             func emailLines() -> Int { processes.map { $0.text.components(separatedBy: "email (console backend)").count - 1 }.reduce(0, +) }
-            let writing = ContinuousClock.now
-            while emailLines() == 0, ContinuousClock.now - writing < .seconds(10) { try await Task.sleep(for: .milliseconds(20)) }
+            try await waitUntil(timeout: .seconds(10)) { emailLines() > 0 }
             try await Task.sleep(for: .milliseconds(300))  // time for a second line, were there one
             #expect(emailLines() == 1)
 

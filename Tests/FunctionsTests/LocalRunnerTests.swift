@@ -92,8 +92,7 @@ struct LocalRunnerTests {
             )
             #expect(published.status == 202, "\(published.text)")
             // The first attempt gets a 500; the retry (due 5 s later) is made by a tick of the runner's scheduler.
-            let deadline = ContinuousClock.now + .seconds(30)
-            while sink.requests.count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+            try await waitUntil(timeout: .seconds(30), every: .milliseconds(200)) { sink.requests.count >= 2 }
             #expect(sink.requests.count == 2 && Set(sink.requests.compactMap { $0.headers["webhook-id"] }).count == 1)
             #expect(runner.text.contains("scheduler: POST /webhook-dispatch/drain 200"), "\(runner.text.suffix(2000))")
             runner.signal(SIGTERM)

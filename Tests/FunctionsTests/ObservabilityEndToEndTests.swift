@@ -48,8 +48,7 @@ struct ObservabilityEndToEndTests {
                     )
                 )
                 #expect(response.status == .internalServerError)
-                let deadline = ContinuousClock.now + .seconds(10)
-                while sink.requests.isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                try await waitUntil(timeout: .seconds(10)) { !sink.requests.isEmpty }
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }

@@ -44,10 +44,7 @@ struct AfterListeningTests {
         let serving = Task {
             try await runtime.run(afterListening: [probe], onListening: { port in probe.port.withLock { $0 = port } })
         }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while probe.answeredAtStart.withLock({ $0 }) == nil, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await waitUntil(timeout: .seconds(10), every: .milliseconds(10)) { probe.answeredAtStart.withLock { $0 } != nil }
         #expect(probe.answeredAtStart.withLock { $0 } == true)
         serving.cancel()
         _ = await serving.result

@@ -86,10 +86,7 @@ struct PostgresPoolTests {
         let logger = self.logger
         try await withPool(suite: "pool-bounds", limits: .init(maximum: 3, minimum: 2)) { pool, connector in
             // The minimum opens without any caller.
-            let opened = ContinuousClock.now
-            while connector.opened.withLock({ $0 }) < 2, ContinuousClock.now - opened < .seconds(10) {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            try await waitUntil(timeout: .seconds(10), every: .milliseconds(10)) { connector.opened.withLock { $0 } >= 2 }
             #expect(connector.opened.withLock { $0 } == 2)
             let served = Locked(0)
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -125,9 +122,7 @@ struct PostgresPoolTests {
             #expect(try await Self.backends(pool, logger: logger) == 3)
             // One kept (the one asking), the three others closed by the sweep once a second after 3 s idle.
             let idle = ContinuousClock.now
-            while try await Self.backends(pool, logger: logger) > 0, ContinuousClock.now - idle < .seconds(20) {
-                try await Task.sleep(for: .milliseconds(200))
-            }
+            try await waitUntil(timeout: .seconds(20), every: .milliseconds(200)) { try await Self.backends(pool, logger: logger) == 0 }
             #expect(ContinuousClock.now - idle > .seconds(1))
             #expect(try await Self.backends(pool, logger: logger) == 0)
             #expect(connector.opened.withLock { $0 } == 4)
@@ -142,10 +137,7 @@ struct PostgresPoolTests {
         let name = try await TestDatabase.configuration(suite: "pool-recovery").database
         try await withPool(suite: "pool-recovery", limits: .init(maximum: 6, minimum: 6)) { pool, connector in
             // All six open first.
-            let opening = ContinuousClock.now
-            while try await Self.backends(pool, logger: logger) < 5, ContinuousClock.now - opening < .seconds(20) {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await waitUntil(timeout: .seconds(20)) { try await Self.backends(pool, logger: logger) >= 5 }
             // Down: new connections are refused and every open one is ended by the server, as at a restart.
             connector.down.withLock { $0 = true }
             let admin = try Database(configuration: try await TestDatabase.admin(), logger: logger)
@@ -197,10 +189,7 @@ struct PostgresPoolTests {
             }
             #expect(served.withLock { $0 } == 60)
             // And the pool is back to its minimum.
-            let back = ContinuousClock.now
-            while try await Self.backends(pool, logger: logger) < 5, ContinuousClock.now - back < .seconds(10) {
-                try await Task.sleep(for: .milliseconds(100))
-            }
+            try await waitUntil(timeout: .seconds(10), every: .milliseconds(100)) { try await Self.backends(pool, logger: logger) >= 5 }
             #expect(try await Self.backends(pool, logger: logger) == 5)
         }
     }
@@ -222,10 +211,7 @@ struct PostgresPoolTests {
             pool.release(asking)
             // Once the pool has noticed the end, it opens a third connection to keep its minimum of two (a fixed
             // 200 ms was not always enough on a loaded machine to notice it).
-            let ended = ContinuousClock.now
-            while connector.opened.withLock({ $0 }) < 3, ContinuousClock.now - ended < .seconds(20) {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await waitUntil(timeout: .seconds(20)) { connector.opened.withLock { $0 } >= 3 }
             for _ in 0..<10 {
                 let closed = try await pool.withConnection { connection in
                     try await connection.query("SELECT 1", logger: logger)

@@ -48,6 +48,8 @@ public final class ChildProcess {
         )
     }
 
+    /// Starts `executable` with `arguments` and `environment` (added to a minimal base: PATH), in `directory`, its
+    /// output (standard output and error together) written to a file that ``text`` reads.
     public init(
         executable: URL,
         arguments: [String] = [],
